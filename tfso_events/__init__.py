@@ -1,0 +1,101 @@
+"""tfso-events: typed event models, publishers and a local Event Hub for the TFSO Event Hub.
+
+Build an event from its module, publish it with either client, parse what arrives::
+
+    from tfso_events import TfsoEventApiClient, parse_event
+    from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
+
+The publishers (and :class:`LocalHub`) are imported on first use, so a Lambda consumer
+that only calls :func:`parse_event` pays for msgspec alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from tfso_events.catalog import (
+    event_class,
+    event_pattern,
+    event_schema,
+    events,
+    parse_event,
+    validate_body,
+)
+from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
+from tfso_events.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryError,
+    EventTooLargeError,
+    EventValidationError,
+    PublishError,
+    TfsoEventsError,
+    UnknownEventTypeError,
+)
+from tfso_events.models._base import EventContent, EventDetail, TfsoEvent, UnknownEvent
+from tfso_events.publishing._batching import (
+    BatchResult,
+    PublishFailure,
+    PublishResult,
+    RetryPolicy,
+)
+
+if TYPE_CHECKING:
+    from tfso_events.local import LocalHub
+    from tfso_events.publishing.api import TfsoEventApiClient
+    from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AuthenticationError",
+    "BatchResult",
+    "ConfigurationError",
+    "DeliveryError",
+    "DetailTypes",
+    "EventContent",
+    "EventDetail",
+    "EventTooLargeError",
+    "EventValidationError",
+    "LocalHub",
+    "PublishError",
+    "PublishFailure",
+    "PublishResult",
+    "RetryPolicy",
+    "TfsoEvent",
+    "TfsoEventApiClient",
+    "TfsoEventBridgeClient",
+    "TfsoEventsError",
+    "TfsoModules",
+    "TfsoSources",
+    "UnknownEvent",
+    "UnknownEventTypeError",
+    "__version__",
+    "event_class",
+    "event_pattern",
+    "event_schema",
+    "events",
+    "parse_event",
+    "validate_body",
+]
+
+_LAZY = {
+    "TfsoEventApiClient": "tfso_events.publishing.api",
+    "TfsoEventBridgeClient": "tfso_events.publishing.eventbridge",
+    "LocalHub": "tfso_events.local",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tfso_events' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,165 @@
+"""The catalog: every event class, ``parse_event``, ``event_pattern`` and ``event_schema``.
+
+``parse_event`` decodes an EventBridge envelope in **one** msgspec call over a tagged
+union keyed on ``detail-type``; only when that fails does it look closer, to tell an
+unknown detail-type (``UnknownEvent``) from a bad payload (``EventValidationError``).
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Mapping
+from typing import Any, Union
+
+import msgspec
+
+from tfso_events.errors import EventValidationError, UnknownEventTypeError
+from tfso_events.models._base import RawEvent, TfsoEvent, UnknownEvent, decode_error
+from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
+from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event
+from tfso_events.models.bank_transaction_deleted_v1 import BankTransactionDeletedV1Event
+from tfso_events.models.bank_transaction_status_changed_v1 import (
+    BankTransactionStatusChangedV1Event,
+)
+
+__all__ = [
+    "event_class",
+    "event_pattern",
+    "event_schema",
+    "events",
+    "parse_event",
+    "validate_body",
+]
+
+_EVENTS: tuple[type[TfsoEvent], ...] = (
+    BankTestCreatedV1Event,
+    BankTransactionCreatedV1Event,
+    BankTransactionDeletedV1Event,
+    BankTransactionStatusChangedV1Event,
+)
+_BY_DETAIL_TYPE: dict[str, type[TfsoEvent]] = {cls.detail_type: cls for cls in _EVENTS}
+
+_ANY_EVENT: Any = Union[_EVENTS]  # noqa: UP007 - a runtime union over a tuple of classes
+_DECODER: msgspec.json.Decoder[TfsoEvent] = msgspec.json.Decoder(_ANY_EVENT)
+
+
+class _Head(msgspec.Struct):
+    detail_type: str = msgspec.field(name="detail-type")
+
+
+_HEAD_DECODER = msgspec.json.Decoder(_Head)
+_UNKNOWN_DECODER = msgspec.json.Decoder(UnknownEvent)
+
+
+def events() -> tuple[type[TfsoEvent], ...]:
+    """Every event class in the catalog, in detail-type order."""
+    return _EVENTS
+
+
+def event_class(detail_type: str) -> type[TfsoEvent]:
+    """The event class of ``detail_type``; :class:`UnknownEventTypeError` if none."""
+    try:
+        return _BY_DETAIL_TYPE[detail_type]
+    except KeyError:
+        raise _unknown(detail_type) from None
+
+
+def _unknown(detail_type: str) -> UnknownEventTypeError:
+    return UnknownEventTypeError(
+        f"unknown detail-type {detail_type!r}; known: {', '.join(_BY_DETAIL_TYPE)}",
+        path="$.detail-type",
+    )
+
+
+def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEvent:
+    """Parse an EventBridge envelope into its typed event.
+
+    ``raw`` is the envelope as ``bytes``, ``str`` or ``dict`` (what Lambda hands a
+    handler). Returns the ``<Name>Event`` of its detail-type, or :class:`UnknownEvent`
+    for a detail-type this version does not know (``strict=True`` raises
+    :class:`UnknownEventTypeError` instead). A payload that does not match its event's
+    contract raises :class:`EventValidationError` naming the JSON path::
+
+        def handler(envelope, context):
+            match parse_event(envelope):
+                case BankTransactionCreatedV1Event(detail=detail):
+                    book(detail.content.transaction_id)
+                case UnknownEvent(detail_type=detail_type):
+                    log.info("skipping %s", detail_type)
+    """
+    is_mapping = isinstance(raw, Mapping)
+    try:
+        if is_mapping:
+            return typing.cast(TfsoEvent, msgspec.convert(raw, _ANY_EVENT))
+        return _DECODER.decode(typing.cast(bytes, raw))
+    except msgspec.DecodeError as exc:
+        error = exc
+    # Slow path: is it an unknown detail-type, or a bad payload of a known one?
+    try:
+        if is_mapping:
+            head = msgspec.convert(raw, _Head)
+        else:
+            head = _HEAD_DECODER.decode(typing.cast(bytes, raw))
+    except msgspec.DecodeError:
+        raise decode_error(error, None) from None
+    if head.detail_type in _BY_DETAIL_TYPE:
+        raise decode_error(error, head.detail_type) from None
+    if strict:
+        raise _unknown(head.detail_type)
+    try:
+        if is_mapping:
+            return msgspec.convert(raw, UnknownEvent)
+        return _UNKNOWN_DECODER.decode(typing.cast(bytes, raw))
+    except msgspec.DecodeError as exc:
+        raise decode_error(exc, head.detail_type) from None
+
+
+def event_pattern(*event_classes: type[TfsoEvent]) -> dict[str, list[str]]:
+    """An EventBridge event pattern matching the given events (for CDK ``EventPattern``
+    or ``put_rule``)::
+
+        >>> from tfso_events.models.bank_transaction_created_v1 import (
+        ...     BankTransactionCreatedV1Event)
+        >>> event_pattern(BankTransactionCreatedV1Event)
+        {'source': ['com.24sevenoffice.banktransfer'], 'detail-type': ['bank.transaction:created@v1']}
+    """
+    if not event_classes:
+        raise ValueError("event_pattern() needs at least one event class")
+    sources = list(dict.fromkeys(cls.source for cls in event_classes))
+    detail_types = list(dict.fromkeys(cls.detail_type for cls in event_classes))
+    return {"source": sources, "detail-type": detail_types}
+
+
+def event_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the detail of ``event_cls``."""
+    schema = msgspec.json.schema(event_cls.detail_class())
+    schema = {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": event_cls.detail_type,
+        **schema,
+    }
+    return schema
+
+
+def validate_body(source: str, detail_type: str, detail: RawEvent) -> TfsoEvent:
+    """Validate an events-API body ``{source, detailType, detail}`` against the catalog.
+
+    Returns the typed event; raises :class:`UnknownEventTypeError` for an unknown
+    detail-type and :class:`EventValidationError` (path rooted at ``$.detail``) for a
+    source mismatch or an invalid detail.
+    """
+    cls = event_class(detail_type)
+    if source != cls.source:
+        raise EventValidationError(
+            f"source {source!r} does not match {detail_type}, whose source is {cls.source!r}",
+            path="$.source",
+            detail_type=detail_type,
+        )
+    try:
+        parsed = cls.parse_detail(detail)
+    except EventValidationError as exc:
+        raise EventValidationError(
+            exc.reason, path="$.detail" + exc.path[1:], detail_type=detail_type
+        ) from None
+    return cls(detail=parsed)
+

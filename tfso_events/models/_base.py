@@ -1,0 +1,252 @@
+"""Base Structs of every event, and the one encode/validate mechanism they share.
+
+An event has two layers, as on the wire:
+
+* the **envelope** EventBridge wraps around every event on delivery (``id``, ``time``,
+  ``account``, ``region``, ``resources``, ``version`` and the ``detail-type`` tag), and
+* the **detail** a producer writes: ``content`` (the event's own fields),
+  ``timestamp`` and ``metadata``.
+
+msgspec does not validate in ``__init__``; validation is a round trip (encode, then
+decode into the declared type), so what we send is exactly what any consumer of this
+package can decode. Encoders and decoders are built once and reused.
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar, Self
+
+import msgspec
+
+from tfso_events.errors import EventValidationError
+
+__all__ = [
+    "AwareDatetime",
+    "EventContent",
+    "EventDetail",
+    "RawEvent",
+    "TfsoEvent",
+    "UnknownEvent",
+    "decode_error",
+    "encode",
+]
+
+#: A timezone-aware datetime; a naive one is a validation error, never a silent guess.
+AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+#: What the parsers accept: the JSON document as bytes or str, or an already-decoded
+#: dict (a Lambda handler receives the envelope as a dict).
+RawEvent = bytes | bytearray | memoryview | str | Mapping[str, Any]
+
+# Decimals go on the wire as JSON numbers, never strings (the seed's `number(decimal)`).
+_ENCODER = msgspec.json.Encoder(decimal_format="number")
+encode = _ENCODER.encode
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+    """Base of an event's ``content`` and of the objects nested in it.
+
+    Attributes are snake_case, the wire is camelCase; optional fields default to ``None``
+    and are left out of the JSON when ``None``.
+    """
+
+
+class EventDetail(msgspec.Struct, kw_only=True, rename="camel"):
+    """Base of every ``<Name>Detail``: ``content``, ``timestamp`` and ``metadata``.
+
+    All three are always written; ``timestamp`` defaults to now (UTC) and ``metadata``
+    to ``{}``.
+    """
+
+    content: EventContent
+    timestamp: AwareDatetime = msgspec.field(default_factory=_utcnow)
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+
+
+class _Envelope(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """The fields EventBridge adds on delivery; ``None``/empty on an event you build.
+
+    Unknown envelope keys are ignored and missing optional ones are ``None``, so
+    envelopes from emulators (moto has no ``account``) and replays (``replay-name``)
+    parse too.
+    """
+
+    id: str | None = None
+    version: str | None = None
+    time: datetime | None = None
+    account: str | None = None
+    region: str | None = None
+    resources: list[str] = []
+    replay_name: str | None = msgspec.field(default=None, name="replay-name")
+
+
+class TfsoEvent(_Envelope, tag_field="detail-type"):
+    """Base of every ``<Name>Event``.
+
+    Class constants: ``source``, ``detail_type`` and ``module`` (also the Auth0 scope
+    and the middle of the default bus name ``tfso-{module}-events``).
+    """
+
+    source: ClassVar[str]
+    detail_type: ClassVar[str]
+    module: ClassVar[str]
+
+    detail: EventDetail
+
+    # -- the wire ------------------------------------------------------------------
+
+    def detail_json(self) -> bytes:
+        """Return the detail exactly as it goes on the wire, after validating it.
+
+        Raises :class:`~tfso_events.EventValidationError` naming the field path
+        (``$.content.favoriteColor``) when the event does not match its contract.
+        """
+        detail_cls, decoder = _detail_codec(type(self))
+        if not isinstance(self.detail, detail_cls):
+            raise EventValidationError(
+                f"detail must be a {detail_cls.__name__}, got {type(self.detail).__name__}",
+                path="$",
+                detail_type=self.detail_type,
+            )
+        try:
+            data = _ENCODER.encode(self.detail)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise _unencodable(self.detail, exc, self.detail_type) from None
+        try:
+            decoder.decode(data)
+        except msgspec.DecodeError as exc:
+            raise _non_finite(self.detail, self.detail_type) or decode_error(
+                exc, self.detail_type
+            ) from None
+        return data
+
+    def validate(self) -> None:
+        """Raise :class:`~tfso_events.EventValidationError` if the event is invalid."""
+        self.detail_json()
+
+    # -- reading ---------------------------------------------------------------------
+
+    @classmethod
+    def detail_class(cls) -> type[EventDetail]:
+        """The ``<Name>Detail`` Struct this event carries."""
+        return _detail_codec(cls)[0]
+
+    @classmethod
+    def parse(cls, raw: RawEvent) -> Self:
+        """Parse an EventBridge envelope of exactly this event type.
+
+        ``raw`` is bytes, str or a dict (as Lambda hands it). Raises
+        :class:`~tfso_events.EventValidationError` with the path when it does not match.
+        """
+        decoder = _ENVELOPE_DECODERS.get(cls)
+        if decoder is None:
+            decoder = _ENVELOPE_DECODERS[cls] = msgspec.json.Decoder(cls)
+        try:
+            if isinstance(raw, Mapping):
+                return msgspec.convert(raw, cls)
+            return typing.cast(Self, decoder.decode(raw))
+        except msgspec.DecodeError as exc:
+            raise decode_error(exc, cls.detail_type) from None
+
+    @classmethod
+    def parse_detail(cls, raw: RawEvent) -> EventDetail:
+        """Decode and validate a bare detail (``{content, timestamp, metadata}``)."""
+        detail_cls, decoder = _detail_codec(cls)
+        try:
+            if isinstance(raw, Mapping):
+                return msgspec.convert(raw, detail_cls)
+            return typing.cast(EventDetail, decoder.decode(raw))
+        except msgspec.DecodeError as exc:
+            raise decode_error(exc, cls.detail_type) from None
+
+
+class UnknownEvent(_Envelope):
+    """An event whose detail-type is not in this version's catalog.
+
+    ``parse_event`` returns it (unless ``strict=True``) so a consumer can log or skip it.
+    """
+
+    detail_type: str = msgspec.field(name="detail-type")
+    source: str
+    detail: dict[str, Any]
+
+
+_ENVELOPE_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
+_DETAIL_CODECS: dict[type[TfsoEvent], tuple[type[EventDetail], msgspec.json.Decoder[Any]]] = {}
+
+
+def _detail_codec(cls: type[TfsoEvent]) -> tuple[type[EventDetail], msgspec.json.Decoder[Any]]:
+    codec = _DETAIL_CODECS.get(cls)
+    if codec is None:
+        detail_cls = typing.get_type_hints(cls)["detail"]
+        codec = _DETAIL_CODECS[cls] = (detail_cls, msgspec.json.Decoder(detail_cls))
+    return codec
+
+
+def decode_error(
+    exc: msgspec.DecodeError, detail_type: str | None, prefix: str = ""
+) -> EventValidationError:
+    """Translate a msgspec error into :class:`EventValidationError` with its JSON path.
+
+    ``prefix`` re-roots the path (``$.detail``) when only part of a document was decoded.
+    """
+    message = str(exc)
+    reason, sep, path = message.rpartition(" - at `")
+    if sep:
+        path = path.rstrip("`")
+    else:
+        reason, path = message, "$"
+    if prefix:
+        path = prefix + path[1:]
+    return EventValidationError(reason, path=path, detail_type=detail_type)
+
+
+def _walk(value: object, path: str) -> typing.Iterator[tuple[str, object]]:
+    yield path, value
+    if isinstance(value, msgspec.Struct):
+        for field in msgspec.structs.fields(value):
+            yield from _walk(getattr(value, field.name), f"{path}.{field.encode_name}")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            yield from _walk(item, f"{path}.{key}")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _walk(item, f"{path}[{index}]")
+
+
+def _non_finite(detail: EventDetail, detail_type: str) -> EventValidationError | None:
+    # msgspec writes Decimal NaN/Infinity as bare tokens (invalid JSON) and float NaN as
+    # null; find the field so the error names it instead of "malformed JSON".
+    for path, value in _walk(detail, "$"):
+        if (isinstance(value, Decimal) and not value.is_finite()) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
+            return EventValidationError(
+                f"{value!s} is not a finite number and cannot be written as JSON",
+                path=path,
+                detail_type=detail_type,
+            )
+    return None
+
+
+def _unencodable(detail: EventDetail, exc: Exception, detail_type: str) -> EventValidationError:
+    for path, value in _walk(detail, "$"):
+        if not isinstance(
+            value,
+            msgspec.Struct | Mapping | list | tuple | str | int | float | Decimal | datetime,
+        ) and value is not None:
+            return EventValidationError(
+                f"{type(value).__name__} cannot be written as JSON ({exc})",
+                path=path,
+                detail_type=detail_type,
+            )
+    return EventValidationError(f"cannot be written as JSON ({exc})", detail_type=detail_type)

@@ -1,0 +1,72 @@
+"""``bank.transaction:deleted@v1`` — a bank transaction was deleted (source
+``com.24sevenoffice.banktransfer``, module ``bank``)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import ClassVar
+
+from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
+from tfso_events.models._base import EventContent, EventDetail, TfsoEvent
+
+__all__ = [
+    "BankTransactionDeletedV1Content",
+    "BankTransactionDeletedV1Detail",
+    "BankTransactionDeletedV1Event",
+    "BankTransactionDeletedV1Status",
+    "BankTransactionDeletedV1StatusText",
+]
+
+
+class BankTransactionDeletedV1StatusText(StrEnum):
+    """A textual name of the status the transaction had when it was deleted."""
+
+    Created = "created"
+    Approved = "approved"
+    InProgress = "inProgress"
+    Stopped = "stopped"
+    ConfirmedPaid = "confirmedPaid"
+    Posted = "posted"
+
+
+class BankTransactionDeletedV1Status(EventContent):
+    """The status of the transaction after the event occurred.
+
+    Attributes:
+        text: A textual name of the status.
+        code: A numerical code of the status.
+    """
+
+    text: BankTransactionDeletedV1StatusText
+    code: int
+
+
+class BankTransactionDeletedV1Content(EventContent):
+    """Content of ``bank.transaction:deleted@v1``.
+
+    Attributes:
+        transaction_id: The id of the transaction (``id.value`` in a transaction).
+        license: The license of the user performing the action; the same as
+            24SevenOffice's ``x-tfso-license`` request header.
+        status: The status of the transaction after the event occurred.
+    """
+
+    transaction_id: str
+    license: str
+    status: BankTransactionDeletedV1Status
+
+
+class BankTransactionDeletedV1Detail(EventDetail):
+    """The detail of ``bank.transaction:deleted@v1``."""
+
+    content: BankTransactionDeletedV1Content
+
+
+class BankTransactionDeletedV1Event(TfsoEvent, tag=DetailTypes.BankTransactionDeletedV1.value):
+    """``bank.transaction:deleted@v1``: a bank transaction was deleted."""
+
+    source: ClassVar[str] = TfsoSources.BankTransfer.value
+    detail_type: ClassVar[str] = DetailTypes.BankTransactionDeletedV1.value
+    module: ClassVar[str] = TfsoModules.Bank.value
+
+    detail: BankTransactionDeletedV1Detail
