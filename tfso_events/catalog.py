@@ -120,8 +120,9 @@ def event_pattern(*event_classes: type[TfsoEvent]) -> dict[str, list[str]]:
 
         >>> from tfso_events.models.bank_transaction_created_v1 import (
         ...     BankTransactionCreatedV1Event)
-        >>> event_pattern(BankTransactionCreatedV1Event)
-        {'source': ['com.24sevenoffice.banktransfer'], 'detail-type': ['bank.transaction:created@v1']}
+        >>> pattern = event_pattern(BankTransactionCreatedV1Event)
+        >>> pattern["source"], pattern["detail-type"]
+        (['com.24sevenoffice.banktransfer'], ['bank.transaction:created@v1'])
     """
     if not event_classes:
         raise ValueError("event_pattern() needs at least one event class")
@@ -162,4 +163,3 @@ def validate_body(source: str, detail_type: str, detail: RawEvent) -> TfsoEvent:
             exc.reason, path="$.detail" + exc.path[1:], detail_type=detail_type
         ) from None
     return cls(detail=parsed)
-

@@ -6,7 +6,7 @@
     ├── EventValidationError (also ValueError)   an event does not match its contract
     │   ├── UnknownEventTypeError                 parse_event(strict=True) met a detail-type
     │   └── EventTooLargeError                    over a PutEvents size/shape limit
-    ├── ConfigurationError (also ValueError)      bad environment, missing credentials, closed client
+    ├── ConfigurationError (also ValueError)      bad environment, no credentials, closed
     ├── AuthenticationError                       Auth0 refused us, or a scope is missing
     └── PublishError                              events failed for good; carries the BatchResult
         └── DeliveryError                         one event failed for good (publish())

@@ -27,6 +27,7 @@ from tfso_events.errors import EventValidationError
 
 __all__ = [
     "AwareDatetime",
+    "DecimalNumber",
     "EventContent",
     "EventDetail",
     "RawEvent",
@@ -38,6 +39,10 @@ __all__ = [
 
 #: A timezone-aware datetime; a naive one is a validation error, never a silent guess.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+#: A ``number(decimal)``: a :class:`~decimal.Decimal` written as a JSON number (never a
+#: string) and read without float rounding.
+DecimalNumber = Annotated[Decimal, msgspec.Meta(extra_json_schema={"type": "number"})]
 
 #: What the parsers accept: the JSON document as bytes or str, or an already-decoded
 #: dict (a Lambda handler receives the envelope as a dict).
@@ -240,10 +245,13 @@ def _non_finite(detail: EventDetail, detail_type: str) -> EventValidationError |
 
 def _unencodable(detail: EventDetail, exc: Exception, detail_type: str) -> EventValidationError:
     for path, value in _walk(detail, "$"):
-        if not isinstance(
-            value,
-            msgspec.Struct | Mapping | list | tuple | str | int | float | Decimal | datetime,
-        ) and value is not None:
+        if (
+            not isinstance(
+                value,
+                msgspec.Struct | Mapping | list | tuple | str | int | float | Decimal | datetime,
+            )
+            and value is not None
+        ):
             return EventValidationError(
                 f"{type(value).__name__} cannot be written as JSON ({exc})",
                 path=path,

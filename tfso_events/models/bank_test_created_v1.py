@@ -20,12 +20,19 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from msgspec import Meta
 
 from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
-from tfso_events.models._base import AwareDatetime, EventContent, EventDetail, TfsoEvent
+from tfso_events.models._base import (
+    AwareDatetime,
+    DecimalNumber,
+    EventContent,
+    EventDetail,
+    TfsoEvent,
+)
 
 __all__ = [
     "BankTestCreatedV1Address",
@@ -45,37 +52,31 @@ class BankTestCreatedV1FavoriteColor(StrEnum):
 
 
 class BankTestCreatedV1Address(EventContent):
-    """Optional address details.
+    """Optional address details."""
 
-    Attributes:
-        street: Street address.
-        city: City.
-    """
-
-    street: str
-    city: str
+    street: Annotated[str, Meta(description="Street address")]
+    city: Annotated[str, Meta(description="City")]
 
 
 class BankTestCreatedV1Content(EventContent):
-    """User details.
+    """User details."""
 
-    Attributes:
-        first_name: First name of the user.
-        last_name: Last name of the user.
-        favorite_color: An enum representing a color.
-        registration_date: Registration date of the user (timezone-aware).
-        age: Age of the user, which they can choose to leave out.
-        account_statement: How much moneys they have, in decimal format (a JSON number).
-        address: Optional address details.
-    """
-
-    first_name: str
-    last_name: str
-    favorite_color: BankTestCreatedV1FavoriteColor
-    registration_date: AwareDatetime
-    age: float | None = None
-    account_statement: Decimal | None = None
-    address: BankTestCreatedV1Address | None = None
+    first_name: Annotated[str, Meta(description="First name of the user")]
+    last_name: Annotated[str, Meta(description="Last name of the user")]
+    favorite_color: Annotated[
+        BankTestCreatedV1FavoriteColor, Meta(description="An enum representing a color")
+    ]
+    registration_date: Annotated[AwareDatetime, Meta(description="Registration date of the user")]
+    age: Annotated[
+        float | None, Meta(description="Age of the user, which they can choose to leave out")
+    ] = None
+    account_statement: Annotated[
+        DecimalNumber | None,
+        Meta(description="How much moneys they have, since it is decimal format"),
+    ] = None
+    address: Annotated[
+        BankTestCreatedV1Address | None, Meta(description="Optional address details")
+    ] = None
 
 
 class BankTestCreatedV1Detail(EventDetail):

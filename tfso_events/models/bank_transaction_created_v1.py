@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from msgspec import Meta
 
 from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent
@@ -25,32 +27,34 @@ class BankTransactionCreatedV1StatusText(StrEnum):
 
 
 class BankTransactionCreatedV1Status(EventContent):
-    """The new status of the transaction after the event occurred.
+    """The new status of the transaction after the event occurred."""
 
-    Attributes:
-        text: A textual name of the status.
-        code: A numerical code of the status.
-    """
-
-    text: BankTransactionCreatedV1StatusText
-    code: int
+    text: Annotated[
+        BankTransactionCreatedV1StatusText, Meta(description="A textual name of the status")
+    ]
+    code: Annotated[int, Meta(description="A numerical code of the status")]
 
 
 class BankTransactionCreatedV1Content(EventContent):
-    """Content of ``bank.transaction:created@v1``.
+    """Content of ``bank.transaction:created@v1``."""
 
-    Attributes:
-        transaction_id: The id of the transaction (``id.value`` in a transaction).
-        license: The license of the user performing the action; the same as
-            24SevenOffice's ``x-tfso-license`` request header.
-        status: The new status of the transaction after the event occurred.
-        source_uris: URIs of the records the transaction came from.
-    """
-
-    transaction_id: str
-    license: str
-    status: BankTransactionCreatedV1Status
-    source_uris: list[str]
+    transaction_id: Annotated[
+        str, Meta(description="the id of the transaction. Found in id.value in a transaction")
+    ]
+    license: Annotated[
+        str,
+        Meta(
+            description="The license of the user performing the action. "
+            "Same as 24SevenOffice's x-tfso-license request header"
+        ),
+    ]
+    status: Annotated[
+        BankTransactionCreatedV1Status,
+        Meta(description="The new status of the transaction after the event occurred"),
+    ]
+    source_uris: Annotated[
+        list[str], Meta(description="URIs of the records the transaction was created from")
+    ]
 
 
 class BankTransactionCreatedV1Detail(EventDetail):

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from msgspec import Meta
 
 from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent
@@ -30,30 +32,31 @@ class BankTransactionDeletedV1StatusText(StrEnum):
 
 
 class BankTransactionDeletedV1Status(EventContent):
-    """The status of the transaction after the event occurred.
+    """The status of the transaction after the event occurred."""
 
-    Attributes:
-        text: A textual name of the status.
-        code: A numerical code of the status.
-    """
-
-    text: BankTransactionDeletedV1StatusText
-    code: int
+    text: Annotated[
+        BankTransactionDeletedV1StatusText, Meta(description="A textual name of the status")
+    ]
+    code: Annotated[int, Meta(description="A numerical code of the status")]
 
 
 class BankTransactionDeletedV1Content(EventContent):
-    """Content of ``bank.transaction:deleted@v1``.
+    """Content of ``bank.transaction:deleted@v1``."""
 
-    Attributes:
-        transaction_id: The id of the transaction (``id.value`` in a transaction).
-        license: The license of the user performing the action; the same as
-            24SevenOffice's ``x-tfso-license`` request header.
-        status: The status of the transaction after the event occurred.
-    """
-
-    transaction_id: str
-    license: str
-    status: BankTransactionDeletedV1Status
+    transaction_id: Annotated[
+        str, Meta(description="the id of the transaction. Found in id.value in a transaction")
+    ]
+    license: Annotated[
+        str,
+        Meta(
+            description="The license of the user performing the action. "
+            "Same as 24SevenOffice's x-tfso-license request header"
+        ),
+    ]
+    status: Annotated[
+        BankTransactionDeletedV1Status,
+        Meta(description="The new status of the transaction after the event occurred"),
+    ]
 
 
 class BankTransactionDeletedV1Detail(EventDetail):

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import Annotated, ClassVar
+
+from msgspec import Meta
 
 from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent
@@ -39,44 +41,50 @@ class BankTransactionStatusChangedV1DeletionState(StrEnum):
 
 
 class BankTransactionStatusChangedV1Status(EventContent):
-    """The new status of the transaction after the event occurred.
+    """The new status of the transaction after the event occurred."""
 
-    Attributes:
-        text: A textual name of the status.
-        code: A numerical code of the status.
-    """
-
-    text: BankTransactionStatusChangedV1StatusText
-    code: int
+    text: Annotated[
+        BankTransactionStatusChangedV1StatusText, Meta(description="A textual name of the status")
+    ]
+    code: Annotated[int, Meta(description="A numerical code of the status")]
 
 
 class BankTransactionStatusChangedV1DeletionStatus(EventContent):
-    """The deletion status of the transaction before and after the event occurred.
+    """The deletion status of the transaction before and after the event occurred."""
 
-    Attributes:
-        new: The new delete state of the transaction after the event occurred.
-        old: The old delete state of the transaction before the event occurred.
-    """
-
-    new: BankTransactionStatusChangedV1DeletionState
-    old: BankTransactionStatusChangedV1DeletionState
+    new: Annotated[
+        BankTransactionStatusChangedV1DeletionState,
+        Meta(description="The new delete state of the transaction after the event occurred"),
+    ]
+    old: Annotated[
+        BankTransactionStatusChangedV1DeletionState,
+        Meta(description="The old delete state of the transaction before the event occurred"),
+    ]
 
 
 class BankTransactionStatusChangedV1Content(EventContent):
-    """Content of ``bank.transaction:statuschanged@v1``.
+    """Content of ``bank.transaction:statuschanged@v1``."""
 
-    Attributes:
-        transaction_id: The id of the transaction (``id.value`` in a transaction).
-        license: The license of the user performing the action; the same as
-            24SevenOffice's ``x-tfso-license`` request header.
-        status: The new status of the transaction after the event occurred.
-        deletion_status: The deletion status before and after the event occurred.
-    """
-
-    transaction_id: str
-    license: str
-    status: BankTransactionStatusChangedV1Status
-    deletion_status: BankTransactionStatusChangedV1DeletionStatus
+    transaction_id: Annotated[
+        str, Meta(description="the id of the transaction. Found in id.value in a transaction")
+    ]
+    license: Annotated[
+        str,
+        Meta(
+            description="The license of the user performing the action. "
+            "Same as 24SevenOffice's x-tfso-license request header"
+        ),
+    ]
+    status: Annotated[
+        BankTransactionStatusChangedV1Status,
+        Meta(description="The new status of the transaction after the event occurred"),
+    ]
+    deletion_status: Annotated[
+        BankTransactionStatusChangedV1DeletionStatus,
+        Meta(
+            description="The deletion status of the transaction before and after the event occurred"
+        ),
+    ]
 
 
 class BankTransactionStatusChangedV1Detail(EventDetail):
