@@ -134,12 +134,22 @@ def event_pattern(*event_classes: type[TfsoEvent]) -> dict[str, list[str]]:
 def event_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of the detail of ``event_cls``."""
     schema = msgspec.json.schema(event_cls.detail_class())
-    schema = {
+    return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": event_cls.detail_type,
-        **schema,
+        **_decimals_as_numbers(schema),
     }
-    return schema
+
+
+def _decimals_as_numbers(node: Any) -> Any:
+    # msgspec describes Decimal as a string; our encoder writes it as a JSON number.
+    if isinstance(node, dict):
+        if node.get("type") == "string" and node.get("format") == "decimal":
+            return {**node, "type": "number"}
+        return {key: _decimals_as_numbers(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_decimals_as_numbers(item) for item in node]
+    return node
 
 
 def validate_body(source: str, detail_type: str, detail: RawEvent) -> TfsoEvent:

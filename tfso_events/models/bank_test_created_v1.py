@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, ClassVar
 
@@ -28,7 +29,6 @@ from msgspec import Meta
 from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
 from tfso_events.models._base import (
     AwareDatetime,
-    DecimalNumber,
     EventContent,
     EventDetail,
     TfsoEvent,
@@ -71,7 +71,7 @@ class BankTestCreatedV1Content(EventContent):
         float | None, Meta(description="Age of the user, which they can choose to leave out")
     ] = None
     account_statement: Annotated[
-        DecimalNumber | None,
+        Decimal | None,
         Meta(description="How much moneys they have, since it is decimal format"),
     ] = None
     address: Annotated[
