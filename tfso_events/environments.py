@@ -1,0 +1,219 @@
+"""Where each environment lives, and the one place that reads environment variables.
+
+    environment  Auth0 domain (token issuer)      events API
+    -----------  -------------------------------  -------------------------------------
+    dev          https://login.dev.tfso.io        https://events.api.dev.tfso.io (*)
+    pre-prod     https://login.24sevenoffice.com  https://events.api.pre-prod.tfso.io (*)
+    prod         https://login.24sevenoffice.com  https://events.api.tfso.io
+    local        http://127.0.0.1:8642            http://127.0.0.1:8642
+
+The audience is ``https://events.24sevenoffice.com`` everywhere. The dev and pre-prod
+API URLs marked (*) follow the prod pattern and are assumptions: set
+``TFSO_EVENTS_API_URL`` (or pass ``api_url=``) if yours differs. ``local`` is the
+default address of ``tfso-events hub``.
+
+Precedence, highest first: an explicit argument, then the environment variable, then
+the table above.
+
+    TFSO_EVENTS_ENVIRONMENT     dev | pre-prod | prod | local
+    TFSO_EVENTS_AUTH0_DOMAIN    the Auth0 domain, a URL (http://127.0.0.1:8642)
+    TFSO_EVENTS_API_URL         the events API base URL
+    TFSO_EVENTS_CLIENT_ID       Auth0 M2M application (client) id
+    TFSO_EVENTS_CLIENT_SECRET   Auth0 M2M application secret
+    _X_AMZN_TRACE_ID            set by Lambda; forwarded as the PutEvents TraceHeader
+
+Every function takes ``environ=`` (default :data:`os.environ`), so tests pass a dict
+instead of touching the process environment::
+
+    >>> env = resolve_environment("prod", environ={})
+    >>> env.api_url
+    'https://events.api.tfso.io'
+    >>> resolve_environment("local", environ={"TFSO_EVENTS_API_URL": "http://127.0.0.1:9"}).api_url
+    'http://127.0.0.1:9'
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from tfso_events.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from tfso_events.auth import Secret
+
+__all__ = [
+    "API_URL_VAR",
+    "AUDIENCE",
+    "AUTH0_DOMAIN_VAR",
+    "BUS_ENVIRONMENTS",
+    "CLIENT_ID_VAR",
+    "CLIENT_SECRET_VAR",
+    "ENVIRONMENTS",
+    "ENVIRONMENT_VAR",
+    "LOCAL_URL",
+    "TRACE_ID_VAR",
+    "Environment",
+    "amzn_trace_id",
+    "resolve_credentials",
+    "resolve_environment",
+    "validate_bus_environment",
+]
+
+#: The Auth0 audience (API identifier) of the events API in every environment.
+AUDIENCE = "https://events.24sevenoffice.com"
+#: Where ``tfso-events hub`` listens by default: Auth0, events API and EventBridge in one.
+LOCAL_URL = "http://127.0.0.1:8642"
+
+ENVIRONMENT_VAR = "TFSO_EVENTS_ENVIRONMENT"
+AUTH0_DOMAIN_VAR = "TFSO_EVENTS_AUTH0_DOMAIN"
+API_URL_VAR = "TFSO_EVENTS_API_URL"
+CLIENT_ID_VAR = "TFSO_EVENTS_CLIENT_ID"
+CLIENT_SECRET_VAR = "TFSO_EVENTS_CLIENT_SECRET"
+#: Lambda's X-Ray trace header; PutEvents accepts it as ``TraceHeader``.
+TRACE_ID_VAR = "_X_AMZN_TRACE_ID"
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    """One resolved environment: ``name``, ``auth0_domain`` and ``api_url`` (URLs
+    without a trailing slash) and the Auth0 ``audience``."""
+
+    name: str
+    auth0_domain: str
+    api_url: str
+    audience: str = AUDIENCE
+
+    @property
+    def token_url(self) -> str:
+        """The Auth0 client-credentials endpoint, ``{auth0_domain}/oauth/token``."""
+        return f"{self.auth0_domain}/oauth/token"
+
+    @property
+    def events_url(self) -> str:
+        """Where events are posted, ``{api_url}/events``."""
+        return f"{self.api_url}/events"
+
+
+_DEV_LOGIN = "https://login.dev.tfso.io"
+_LOGIN = "https://login.24sevenoffice.com"
+
+_TABLE: dict[str, Environment] = {
+    "dev": Environment("dev", _DEV_LOGIN, "https://events.api.dev.tfso.io"),
+    "pre-prod": Environment("pre-prod", _LOGIN, "https://events.api.pre-prod.tfso.io"),
+    "prod": Environment("prod", _LOGIN, "https://events.api.tfso.io"),
+    "local": Environment("local", LOCAL_URL, LOCAL_URL),
+}
+
+#: Every environment the API client accepts.
+ENVIRONMENTS: tuple[str, ...] = tuple(_TABLE)
+#: The Event Hub's EventBridge environments (``local`` is reached with ``endpoint_url``).
+BUS_ENVIRONMENTS: tuple[str, ...] = ("dev", "pre-prod", "prod")
+
+
+def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if environ is None else environ
+
+
+def _nonempty(value: str | None) -> str | None:
+    return value if value and value.strip() else None
+
+
+def _url(value: str, what: str) -> str:
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"{what} must be an http(s) URL such as https://login.dev.tfso.io, got {value!r}"
+        )
+    return value.strip().rstrip("/")
+
+
+def resolve_environment(
+    name: str | None = None,
+    *,
+    auth0_domain: str | None = None,
+    api_url: str | None = None,
+    audience: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Environment:
+    """Resolve ``name`` (or ``TFSO_EVENTS_ENVIRONMENT``) into an :class:`Environment`,
+    applying overrides: arguments first, then ``TFSO_EVENTS_AUTH0_DOMAIN`` /
+    ``TFSO_EVENTS_API_URL``, then the built-in table.
+
+    Raises :class:`~tfso_events.ConfigurationError` for an unknown or missing
+    environment (the message lists the valid ones) or an override that is not a URL.
+    """
+    env = _env(environ)
+    chosen = _nonempty(name) or _nonempty(env.get(ENVIRONMENT_VAR))
+    valid = ", ".join(ENVIRONMENTS)
+    if chosen is None:
+        raise ConfigurationError(
+            f"no environment given: pass one of {valid} or set {ENVIRONMENT_VAR}"
+        )
+    base = _TABLE.get(chosen.strip().lower())
+    if base is None:
+        raise ConfigurationError(f"unknown environment {chosen!r}; valid environments: {valid}")
+    domain = _nonempty(auth0_domain) or _nonempty(env.get(AUTH0_DOMAIN_VAR))
+    api = _nonempty(api_url) or _nonempty(env.get(API_URL_VAR))
+    return Environment(
+        base.name,
+        _url(domain, "auth0_domain") if domain else base.auth0_domain,
+        _url(api, "api_url") if api else base.api_url,
+        _nonempty(audience) or base.audience,
+    )
+
+
+def resolve_credentials(
+    client_id: str | None = None,
+    client_secret: str | Secret | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+) -> tuple[str, Secret]:
+    """The Auth0 M2M credentials: the arguments, else ``TFSO_EVENTS_CLIENT_ID`` and
+    ``TFSO_EVENTS_CLIENT_SECRET``. The secret comes back wrapped in
+    :class:`~tfso_events.auth.Secret`.
+
+    Raises :class:`~tfso_events.ConfigurationError` saying how to fix it when either is
+    missing.
+    """
+    from tfso_events.auth import Secret
+
+    env = _env(environ)
+    cid = _nonempty(client_id) or _nonempty(env.get(CLIENT_ID_VAR))
+    secret: str | Secret | None = client_secret
+    if secret is None or (isinstance(secret, str) and not secret.strip()):
+        secret = _nonempty(env.get(CLIENT_SECRET_VAR))
+    missing = [
+        what
+        for what, value in (
+            (f"the Auth0 application id (auth0_application_id= or {CLIENT_ID_VAR})", cid),
+            (f"the Auth0 application secret (auth0_secret_id= or {CLIENT_SECRET_VAR})", secret),
+        )
+        if value is None
+    ]
+    if missing or cid is None or secret is None:
+        raise ConfigurationError(
+            f"missing {' and '.join(missing)}: create a machine-to-machine application in "
+            "Auth0 with the events audience and pass its credentials or set the variables"
+        )
+    return cid.strip(), Secret.wrap(secret)
+
+
+def validate_bus_environment(name: str) -> str:
+    """Return ``name`` if it is an Event Hub bus environment (``dev``, ``pre-prod``,
+    ``prod``), else raise :class:`~tfso_events.ConfigurationError` listing them."""
+    if name not in BUS_ENVIRONMENTS:
+        raise ConfigurationError(
+            f"unknown bus environment {name!r}; valid bus environments: "
+            f"{', '.join(BUS_ENVIRONMENTS)} (point endpoint_url at the local hub instead "
+            "of using 'local')"
+        )
+    return name
+
+
+def amzn_trace_id(environ: Mapping[str, str] | None = None) -> str | None:
+    """The X-Ray trace header Lambda sets in ``_X_AMZN_TRACE_ID``, or ``None``."""
+    return _nonempty(_env(environ).get(TRACE_ID_VAR))
