@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
 
 import msgspec
+import msgspec.inspect
 
 from tfso_events.errors import EventValidationError
 
@@ -52,7 +53,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True):
+class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
     """Base of an event's ``content`` and of the objects nested in it.
 
     Attributes are snake_case, the wire is camelCase; optional fields default to ``None``
@@ -60,7 +61,7 @@ class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=T
     """
 
 
-class EventDetail(msgspec.Struct, kw_only=True, rename="camel"):
+class EventDetail(msgspec.Struct, kw_only=True, rename="camel", gc=False):
     """Base of every ``<Name>Detail``: ``content``, ``timestamp`` and ``metadata``.
 
     All three are always written; ``timestamp`` defaults to now (UTC) and ``metadata``
@@ -72,7 +73,7 @@ class EventDetail(msgspec.Struct, kw_only=True, rename="camel"):
     metadata: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
-class _Envelope(msgspec.Struct, kw_only=True, omit_defaults=True):
+class _Envelope(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
     """The fields EventBridge adds on delivery; ``None``/empty on an event you build.
 
     Unknown envelope keys are ignored and missing optional ones are ``None``, so
@@ -110,26 +111,29 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         Raises :class:`~tfso_events.EventValidationError` naming the field path
         (``$.content.favoriteColor``) when the event does not match its contract.
         """
-        detail_cls, decoder = _detail_codec(type(self))
-        if not isinstance(self.detail, detail_cls):
+        codec = _CODECS.get(type(self)) or _codec(type(self))
+        detail = self.detail
+        if type(detail) is not codec.detail_cls:
             raise EventValidationError(
-                f"detail must be a {detail_cls.__name__}, got {type(self.detail).__name__}",
+                f"detail must be a {codec.detail_cls.__name__}, got {type(detail).__name__}",
                 path="$",
                 detail_type=self.detail_type,
             )
         try:
-            data = _ENCODER.encode(self.detail)
+            data = _ENCODER.encode(detail)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise _unencodable(self.detail, exc, self.detail_type) from None
+            raise _unencodable(detail, exc, self.detail_type) from None
         try:
-            decoder.decode(data)
+            codec.decoder.decode(data)
         except msgspec.DecodeError as exc:
-            raise _non_finite(self.detail, self.detail_type) or decode_error(
+            raise _non_finite(detail, self.detail_type) or decode_error(
                 exc, self.detail_type
             ) from None
-        # msgspec writes a float NaN/inf as null, which an optional field would read back
-        # as None: a silent change. Only a document containing null needs the closer look.
-        if b"null" in data and (error := _non_finite(self.detail, self.detail_type)):
+        # msgspec writes a float NaN/inf as null, which an optional field reads back as
+        # None: a silent change. Look closer only where such a float can hide.
+        if (detail.metadata or codec.may_hide_nan(detail)) and (
+            error := _non_finite(detail, self.detail_type)
+        ):
             raise error
         return data
 
@@ -142,7 +146,7 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
     @classmethod
     def detail_class(cls) -> type[EventDetail]:
         """The ``<Name>Detail`` Struct this event carries."""
-        return _detail_codec(cls)[0]
+        return (_CODECS.get(cls) or _codec(cls)).detail_cls
 
     @classmethod
     def parse(cls, raw: RawEvent) -> Self:
@@ -155,7 +159,7 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         if decoder is None:
             decoder = _ENVELOPE_DECODERS[cls] = msgspec.json.Decoder(cls)
         try:
-            if isinstance(raw, Mapping):
+            if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
                 return msgspec.convert(raw, cls)
             return typing.cast(Self, decoder.decode(raw))
         except msgspec.DecodeError as exc:
@@ -164,11 +168,11 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
     @classmethod
     def parse_detail(cls, raw: RawEvent) -> EventDetail:
         """Decode and validate a bare detail (``{content, timestamp, metadata}``)."""
-        detail_cls, decoder = _detail_codec(cls)
+        codec = _CODECS.get(cls) or _codec(cls)
         try:
-            if isinstance(raw, Mapping):
-                return msgspec.convert(raw, detail_cls)
-            return typing.cast(EventDetail, decoder.decode(raw))
+            if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
+                return msgspec.convert(raw, codec.detail_cls)
+            return typing.cast(EventDetail, codec.decoder.decode(raw))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
 
@@ -185,14 +189,86 @@ class UnknownEvent(_Envelope):
 
 
 _ENVELOPE_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
-_DETAIL_CODECS: dict[type[TfsoEvent], tuple[type[EventDetail], msgspec.json.Decoder[Any]]] = {}
 
 
-def _detail_codec(cls: type[TfsoEvent]) -> tuple[type[EventDetail], msgspec.json.Decoder[Any]]:
-    codec = _DETAIL_CODECS.get(cls)
-    if codec is None:
-        detail_cls = typing.get_type_hints(cls)["detail"]
-        codec = _DETAIL_CODECS[cls] = (detail_cls, msgspec.json.Decoder(detail_cls))
+class _Codec:
+    """Per event class: its detail Struct, a decoder for it, and where a float can hide."""
+
+    __slots__ = ("decoder", "detail_cls", "float_paths")
+
+    def __init__(self, event_cls: type[TfsoEvent]) -> None:
+        self.detail_cls: type[EventDetail] = typing.get_type_hints(event_cls)["detail"]
+        self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.detail_cls)
+        # Attribute paths of every optional float; None when one sits where we cannot
+        # reach it by attribute (in a list or dict), so the whole detail is walked.
+        self.float_paths = _optional_floats(msgspec.inspect.type_info(self.detail_cls), ())
+
+    def may_hide_nan(self, detail: EventDetail) -> bool:
+        if self.float_paths is None:
+            return True
+        for path in self.float_paths:
+            value: Any = detail
+            for name in path:
+                value = getattr(value, name)
+                if value is None:
+                    break
+            else:
+                if not math.isfinite(value):
+                    return True
+        return False
+
+
+def _optional_floats(
+    info: msgspec.inspect.Type, path: tuple[str, ...]
+) -> list[tuple[str, ...]] | None:
+    mi = msgspec.inspect
+    while isinstance(info, mi.Metadata):
+        info = info.type
+    if isinstance(info, mi.UnionType):
+        found: list[tuple[str, ...]] = []
+        for member in info.types:
+            sub = _optional_floats(member, path)
+            if sub is None:
+                return None
+            found += sub
+        return found
+    if isinstance(info, mi.FloatType):
+        return [path]
+    if isinstance(info, mi.StructType):
+        found = []
+        for field in info.fields:
+            if field.name == "metadata" and not path:
+                continue  # checked by value: any non-empty metadata is walked
+            sub = _optional_floats(field.type, (*path, field.name))
+            if sub is None:
+                return None
+            found += sub
+        return found
+    if isinstance(info, mi.ListType | mi.DictType | mi.AnyType | mi.TupleType | mi.SetType):
+        return None if _has_float(info) else []
+    return []
+
+
+def _has_float(info: msgspec.inspect.Type) -> bool:
+    mi = msgspec.inspect
+    if isinstance(info, mi.FloatType | mi.AnyType):
+        return True
+    for child in ("type", "item_type", "value_type"):
+        sub = getattr(info, child, None)
+        if isinstance(sub, mi.Type) and _has_float(sub):
+            return True
+    if isinstance(info, mi.UnionType):
+        return any(_has_float(t) for t in info.types)
+    if isinstance(info, mi.StructType):
+        return any(_has_float(f.type) for f in info.fields)
+    return False
+
+
+_CODECS: dict[type[TfsoEvent], _Codec] = {}
+
+
+def _codec(cls: type[TfsoEvent]) -> _Codec:
+    codec = _CODECS[cls] = _Codec(cls)
     return codec
 
 
