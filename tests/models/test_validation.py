@@ -281,6 +281,21 @@ def test_non_finite_float_is_a_validation_error(value: float) -> None:
     assert info.value.path == "$.content.age"
 
 
+def test_non_finite_float_in_metadata_is_a_validation_error() -> None:
+    """A NaN hidden in metadata (msgspec would write null) is refused with its path."""
+    event = user()
+    event.detail.metadata = {"score": [1.0, float("nan")]}
+    with pytest.raises(EventValidationError) as info:
+        event.validate()
+    assert info.value.path == "$.metadata.score[1]"
+
+
+def test_finite_optional_float_passes() -> None:
+    """An optional float that is finite (or absent) passes validation."""
+    user(age=41.5).validate()
+    user(age=None).validate()
+
+
 def test_unencodable_metadata_names_its_path() -> None:
     """metadata holding something JSON cannot carry is refused with its path."""
     event = user()

@@ -15,8 +15,9 @@ package can decode. Encoders and decoders are built once and reused.
 from __future__ import annotations
 
 import math
+import operator
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
@@ -131,7 +132,7 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             ) from None
         # msgspec writes a float NaN/inf as null, which an optional field reads back as
         # None: a silent change. Look closer only where such a float can hide.
-        if (detail.metadata or codec.may_hide_nan(detail)) and (
+        if (detail.metadata or (codec.float_getters and codec.may_hide_nan(detail))) and (
             error := _non_finite(detail, self.detail_type)
         ):
             raise error
@@ -194,27 +195,28 @@ _ENVELOPE_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 class _Codec:
     """Per event class: its detail Struct, a decoder for it, and where a float can hide."""
 
-    __slots__ = ("decoder", "detail_cls", "float_paths")
+    __slots__ = ("decoder", "detail_cls", "float_getters")
 
     def __init__(self, event_cls: type[TfsoEvent]) -> None:
         self.detail_cls: type[EventDetail] = typing.get_type_hints(event_cls)["detail"]
         self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.detail_cls)
-        # Attribute paths of every optional float; None when one sits where we cannot
-        # reach it by attribute (in a list or dict), so the whole detail is walked.
-        self.float_paths = _optional_floats(msgspec.inspect.type_info(self.detail_cls), ())
+        # Getters of every optional float; when one sits where no attribute path reaches
+        # (in a list or dict), every validation walks the whole detail instead.
+        paths = _optional_floats(msgspec.inspect.type_info(self.detail_cls), ())
+        self.float_getters: list[Callable[[EventDetail], Any]] = [
+            operator.attrgetter(".".join(p)) for p in paths or ()
+        ]
+        if paths is None:  # walk everything, every time: an always-true getter
+            self.float_getters = [lambda _detail: math.nan]
 
     def may_hide_nan(self, detail: EventDetail) -> bool:
-        if self.float_paths is None:
-            return True
-        for path in self.float_paths:
-            value: Any = detail
-            for name in path:
-                value = getattr(value, name)
-                if value is None:
-                    break
-            else:
-                if not math.isfinite(value):
-                    return True
+        for getter in self.float_getters:
+            try:
+                value = getter(detail)
+            except AttributeError:  # an optional parent object is None
+                continue
+            if value is not None and not math.isfinite(value):
+                return True
         return False
 
 
