@@ -1,0 +1,130 @@
+"""Environments, URL overrides and credentials: the one place environment variables are read."""
+
+from __future__ import annotations
+
+import pytest
+
+from tfso_events import ConfigurationError
+from tfso_events.auth import Secret
+from tfso_events.environments import (
+    AUDIENCE,
+    BUS_ENVIRONMENTS,
+    ENVIRONMENTS,
+    amzn_trace_id,
+    resolve_credentials,
+    resolve_environment,
+    validate_bus_environment,
+)
+
+
+@pytest.mark.parametrize(
+    ("name", "domain", "api"),
+    [
+        ("dev", "https://login.dev.tfso.io", "https://events.api.dev.tfso.io"),
+        ("pre-prod", "https://login.24sevenoffice.com", "https://events.api.pre-prod.tfso.io"),
+        ("prod", "https://login.24sevenoffice.com", "https://events.api.tfso.io"),
+        ("local", "http://127.0.0.1:8642", "http://127.0.0.1:8642"),
+    ],
+)
+def test_builtin_environments(name: str, domain: str, api: str) -> None:
+    """Each environment maps to its Auth0 tenant, events API and the events audience."""
+    env = resolve_environment(name, environ={})
+    assert (env.name, env.auth0_domain, env.api_url, env.audience) == (name, domain, api, AUDIENCE)
+    assert env.token_url == f"{domain}/oauth/token"
+    assert env.events_url == f"{api}/events"
+
+
+def test_unknown_environment_lists_the_valid_ones() -> None:
+    """An unknown environment is a ConfigurationError naming every valid one."""
+    with pytest.raises(ConfigurationError) as info:
+        resolve_environment("staging", environ={})
+    message = str(info.value)
+    assert "'staging'" in message
+    assert all(name in message for name in ENVIRONMENTS)
+
+
+def test_missing_environment_names_the_variable() -> None:
+    """No argument and no TFSO_EVENTS_ENVIRONMENT is an error that says how to fix it."""
+    with pytest.raises(ConfigurationError, match="TFSO_EVENTS_ENVIRONMENT"):
+        resolve_environment(None, environ={})
+
+
+def test_environment_variables_fill_in_and_arguments_win() -> None:
+    """Arguments beat environment variables, which beat the built-in table."""
+    environ = {
+        "TFSO_EVENTS_ENVIRONMENT": "dev",
+        "TFSO_EVENTS_AUTH0_DOMAIN": "http://127.0.0.1:9001/",
+        "TFSO_EVENTS_API_URL": "http://127.0.0.1:9002",
+    }
+    from_vars = resolve_environment(environ=environ)
+    assert (from_vars.name, from_vars.auth0_domain, from_vars.api_url) == (
+        "dev",
+        "http://127.0.0.1:9001",
+        "http://127.0.0.1:9002",
+    )
+    from_args = resolve_environment(
+        "prod", auth0_domain="https://a.example", api_url="https://b.example/", environ=environ
+    )
+    assert (from_args.name, from_args.auth0_domain, from_args.api_url) == (
+        "prod",
+        "https://a.example",
+        "https://b.example",
+    )
+
+
+def test_override_must_be_a_url() -> None:
+    """An override that is not an http(s) URL is refused, naming the setting."""
+    with pytest.raises(ConfigurationError, match="auth0_domain"):
+        resolve_environment("dev", auth0_domain="login.dev.tfso.io", environ={})
+
+
+def test_credentials_from_arguments_or_variables() -> None:
+    """Credentials come from the arguments, else the variables; the secret is wrapped."""
+    cid, secret = resolve_credentials("id-1", "sec-1", environ={})
+    assert (cid, secret.reveal(), repr(secret)) == ("id-1", "sec-1", "***")
+    environ = {"TFSO_EVENTS_CLIENT_ID": "id-2", "TFSO_EVENTS_CLIENT_SECRET": "sec-2"}
+    cid, secret = resolve_credentials(environ=environ)
+    assert (cid, secret.reveal()) == ("id-2", "sec-2")
+    cid, secret = resolve_credentials(None, Secret("sec-3"), environ=environ)
+    assert (cid, secret.reveal()) == ("id-2", "sec-3")
+
+
+def test_missing_credentials_say_how_to_fix() -> None:
+    """Missing credentials name both the argument and the variable to set."""
+    with pytest.raises(ConfigurationError) as info:
+        resolve_credentials("id-only", None, environ={})
+    message = str(info.value)
+    assert "auth0_secret_id=" in message
+    assert "TFSO_EVENTS_CLIENT_SECRET" in message
+    assert "TFSO_EVENTS_CLIENT_ID" not in message
+
+
+def test_bus_environments() -> None:
+    """dev, pre-prod and prod are bus environments; anything else lists them."""
+    assert [validate_bus_environment(name) for name in BUS_ENVIRONMENTS] == list(BUS_ENVIRONMENTS)
+    with pytest.raises(ConfigurationError, match="dev, pre-prod, prod"):
+        validate_bus_environment("local")
+
+
+def test_amzn_trace_id() -> None:
+    """The X-Ray trace id is read from _X_AMZN_TRACE_ID, None when unset or empty."""
+    trace = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+    assert amzn_trace_id({"_X_AMZN_TRACE_ID": trace}) == trace
+    assert amzn_trace_id({"_X_AMZN_TRACE_ID": ""}) is None
+    assert amzn_trace_id({}) is None
+
+
+def test_client_class_is_cheap_to_import() -> None:
+    """Importing tfso_events and resolving TfsoEventApiClient loads neither aiohttp nor
+    authlib; they load on the first request."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tfso_events\n"
+        "tfso_events.TfsoEventApiClient\n"
+        "import tfso_events.auth, tfso_events.environments\n"
+        "print(sorted(m for m in ('aiohttp', 'authlib') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

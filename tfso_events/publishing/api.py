@@ -1,0 +1,408 @@
+"""``TfsoEventApiClient``: publish through the HTTPS events API with an Auth0 M2M token.
+
+For on-prem services (Rancher and the like) that have no AWS credentials. Each event is
+one ``POST {api_url}/events`` with the JSON body ``{"source", "detailType", "detail"}``
+and ``Authorization: Bearer <token>``, where the token's scope is the event's module.
+
+How it is put together:
+
+* validation first — every event is validated (``event.detail_json()``) before any
+  network call and before a token is fetched; in ``publish_many`` nothing is sent when
+  any event is invalid;
+* tokens come from :class:`~tfso_events.auth.TokenProvider` (cached per scope, single
+  flight, refreshed ahead of expiry); a ``401`` drops the refused token (if it is still
+  the cached one) and retries once with a fresh one;
+* delivery is :func:`~tfso_events.publishing._batching.deliver`, the retry loop the
+  EventBridge client uses too, with batches of one event: ``429``, ``5xx`` and
+  connection errors are retried with jittered backoff honouring ``Retry-After``;
+  ``400`` (the API's validation) and ``403`` (missing scope) fail at once;
+* one :class:`aiohttp.ClientSession` per client, created on first use (keep-alive, a
+  connection pool the size of ``max_concurrency``) and closed by :meth:`aclose` or
+  ``async with``; a session you pass in is yours to close.
+
+Delivery is at least once: a connection lost after the API stored an event makes the
+retry store it again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from tfso_events.auth import (
+    DEFAULT_TOKEN_TIMEOUT,
+    AccessToken,
+    Secret,
+    TokenProvider,
+    TokenRequest,
+    TokenResponse,
+    parse_retry_after,
+    post_token_request,
+    scope_hint,
+)
+from tfso_events.environments import Environment, resolve_credentials, resolve_environment
+from tfso_events.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryError,
+    EventValidationError,
+)
+from tfso_events.models._base import TfsoEvent
+from tfso_events.publishing._batching import (
+    DEFAULT_RETRY,
+    Accepted,
+    BatchResult,
+    Entry,
+    Outcome,
+    PublishFailure,
+    PublishResult,
+    Rejected,
+    RetryableCallError,
+    RetryPolicy,
+    deliver,
+)
+
+if TYPE_CHECKING:
+    import aiohttp
+
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_TIMEOUT", "TfsoEventApiClient"]
+
+log = logging.getLogger("tfso_events.publishing.api")
+
+#: Events in flight at once (and the size of the connection pool).
+DEFAULT_MAX_CONCURRENCY = 16
+#: Seconds one HTTP request (events API or token endpoint) may take.
+DEFAULT_TIMEOUT = DEFAULT_TOKEN_TIMEOUT
+
+_encode = msgspec.json.encode
+
+
+class _Answer(msgspec.Struct):
+    """The parts of an events API answer we read; everything is optional."""
+
+    event_id: str | None = msgspec.field(default=None, name="eventId")
+    id: str | None = None
+    message: str | None = None
+    error: str | None = None
+    path: str | None = None
+
+
+_ANSWER_DECODER = msgspec.json.Decoder(_Answer)
+
+
+def _answer(body: bytes) -> _Answer:
+    try:
+        return _ANSWER_DECODER.decode(body)
+    except msgspec.DecodeError:
+        return _Answer(message=body.decode("utf-8", "replace").strip()[:300] or None)
+
+
+class TfsoEventApiClient:
+    """Publish events through the TFSO events API (``POST {api_url}/events``).
+
+    ``environment`` is ``dev``, ``pre-prod``, ``prod`` or ``local`` (default
+    ``TFSO_EVENTS_ENVIRONMENT``); ``auth0_application_id``/``auth0_secret_id`` are the
+    Auth0 machine-to-machine credentials (default ``TFSO_EVENTS_CLIENT_ID`` /
+    ``TFSO_EVENTS_CLIENT_SECRET``); the application needs, for audience
+    ``https://events.24sevenoffice.com``, the scope of each module it publishes.
+    Keyword options:
+
+    * ``api_url``, ``auth0_domain``, ``audience`` — override the environment's URLs
+      (also ``TFSO_EVENTS_API_URL`` / ``TFSO_EVENTS_AUTH0_DOMAIN``);
+    * ``session`` — an :class:`aiohttp.ClientSession` to use (you close it);
+    * ``max_concurrency`` — events in flight at once (default 16);
+    * ``retry`` — :class:`~tfso_events.RetryPolicy` for 429/5xx/connection errors;
+    * ``timeout`` — seconds per HTTP request (default 30).
+
+    ::
+
+        async with TfsoEventApiClient("dev", client_id, client_secret) as client:
+            result = await client.publish(event)           # PublishResult
+            batch = await client.publish_many(events)      # BatchResult
+
+    Missing credentials or an unknown environment raise
+    :class:`~tfso_events.ConfigurationError` here, before any network call.
+    """
+
+    def __init__(
+        self,
+        environment: str | None = None,
+        auth0_application_id: str | None = None,
+        auth0_secret_id: str | Secret | None = None,
+        *,
+        api_url: str | None = None,
+        auth0_domain: str | None = None,
+        audience: str | None = None,
+        session: aiohttp.ClientSession | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        if max_concurrency < 1:
+            raise ConfigurationError("max_concurrency must be at least 1")
+        self._environment: Environment = resolve_environment(
+            environment, auth0_domain=auth0_domain, api_url=api_url, audience=audience
+        )
+        client_id, secret = resolve_credentials(auth0_application_id, auth0_secret_id)
+        self._events_url = self._environment.events_url
+        self._max_concurrency = max_concurrency
+        self._retry = retry
+        self._timeout = timeout
+        self._session = session
+        self._own_session = session is None
+        self._slots: asyncio.Semaphore | None = None
+        self._tokens = TokenProvider(
+            self._environment.auth0_domain,
+            client_id,
+            secret,
+            audience=self._environment.audience,
+            transport=self._post_token,
+            timeout=timeout,
+        )
+        self._closing = False
+        self._closed = False
+        self._active = 0
+        self._idle: asyncio.Event | None = None
+
+    # -- configuration ----------------------------------------------------------------
+
+    @property
+    def environment(self) -> Environment:
+        """The resolved environment: name, Auth0 domain, API URL and audience."""
+        return self._environment
+
+    @property
+    def tokens(self) -> TokenProvider:
+        """The token provider (its ``requests_sent`` counts token endpoint requests)."""
+        return self._tokens
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`aclose` has been called."""
+        return self._closing
+
+    def __repr__(self) -> str:
+        env = self._environment
+        return (
+            f"TfsoEventApiClient(environment={env.name!r}, api_url={env.api_url!r}, "
+            f"auth0_domain={env.auth0_domain!r}, client_id={self._tokens.client_id!r})"
+        )
+
+    # -- publishing -------------------------------------------------------------------
+
+    async def publish(self, event: TfsoEvent) -> PublishResult:
+        """Publish one event and return its :class:`~tfso_events.PublishResult`.
+
+        Raises :class:`~tfso_events.EventValidationError` (nothing sent),
+        :class:`~tfso_events.AuthenticationError` (Auth0 refused, or the application
+        lacks the module's scope), or :class:`~tfso_events.DeliveryError` (the API
+        refused the event, or retries ran out).
+        """
+        self._check_open()
+        entry = self._entry(0, event)
+        async with self._activity():
+            outcomes = await deliver([[entry]], self._send, policy=self._retry, max_concurrency=1)
+        outcome = outcomes[0]
+        if isinstance(outcome, PublishFailure):
+            raise outcome.error
+        return outcome
+
+    async def publish_many(
+        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = True
+    ) -> BatchResult:
+        """Publish many events, up to ``max_concurrency`` at a time.
+
+        Every event is validated first: if any is invalid,
+        :class:`~tfso_events.EventValidationError` is raised (with a note giving its
+        position) and nothing is sent. The :class:`~tfso_events.BatchResult` has one
+        result per event, in input order. When any event failed for good,
+        :class:`~tfso_events.PublishError` carrying that result is raised, unless
+        ``raise_on_error=False``.
+        """
+        self._check_open()
+        entries = []
+        for index, event in enumerate(events):
+            try:
+                entries.append(self._entry(index, event))
+            except EventValidationError as exc:
+                exc.add_note(f"publish_many: event #{index}; nothing was sent")
+                raise
+        if not entries:
+            return BatchResult.of(())
+        async with self._activity():
+            outcomes = await deliver(
+                ([entry] for entry in entries),
+                self._send,
+                policy=self._retry,
+                max_concurrency=self._max_concurrency,
+            )
+        result = BatchResult.of(outcomes[entry.index] for entry in entries)
+        return result.raise_on_failure() if raise_on_error else result
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Refuse new publishes, wait for those in flight, close the token provider and
+        the session this client created. Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._active and self._idle is not None:
+            await self._idle.wait()
+        self._closed = True
+        await self._tokens.aclose()
+        session, self._session = self._session, None
+        if session is not None and self._own_session:
+            await session.close()
+
+    async def __aenter__(self) -> TfsoEventApiClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise ConfigurationError(
+                "this TfsoEventApiClient is closed; create a new one (or publish inside "
+                "`async with`)"
+            )
+
+    @contextlib.asynccontextmanager
+    async def _activity(self) -> AsyncIterator[None]:
+        """Count a publish in flight, so :meth:`aclose` can wait for it."""
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
+
+    def _entry(self, index: int, event: TfsoEvent) -> Entry[bytes]:
+        if not isinstance(event, TfsoEvent):
+            raise EventValidationError(
+                f"expected a TfsoEvent, got {type(event).__name__}", path="$"
+            )
+        detail = event.detail_json()  # validates; raises EventValidationError
+        # The detail is already JSON: splice it in rather than decode and re-encode.
+        body = b"".join(
+            (
+                b'{"source":',
+                _encode(event.source),
+                b',"detailType":',
+                _encode(event.detail_type),
+                b',"detail":',
+                detail,
+                b"}",
+            )
+        )
+        return Entry(index, event, body, len(body))
+
+    def _session_now(self) -> aiohttp.ClientSession:
+        if self._closed:
+            raise ConfigurationError("this TfsoEventApiClient is closed; create a new one")
+        if self._session is None:
+            import aiohttp
+
+            self._session = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(
+                    # event posts are capped by max_concurrency; two spare connections
+                    # keep a token refresh from queueing behind them.
+                    limit=self._max_concurrency + 2,
+                    keepalive_timeout=30,
+                ),
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+            )
+        return self._session
+
+    async def _post_token(self, request: TokenRequest) -> TokenResponse:
+        return await post_token_request(self._session_now(), request, self._timeout)
+
+    async def _send(self, entries: Sequence[Entry[bytes]]) -> Sequence[Outcome]:
+        (entry,) = entries
+        scope = entry.event.module
+        token = await self._tokens.get_token(scope)
+        status, outcome = await self._post(entry, token)
+        if status == 401:
+            # The API refused a token we thought valid (revoked, keys rotated): drop it
+            # unless a newer one already replaced it, and try once more.
+            self._tokens.invalidate(token)
+            token = await self._tokens.get_token(scope)
+            status, outcome = await self._post(entry, token)
+        return [outcome]
+
+    async def _post(self, entry: Entry[bytes], token: AccessToken) -> tuple[int, Outcome]:
+        import aiohttp
+
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_concurrency)
+        headers = {"Authorization": token.authorization, "Content-Type": "application/json"}
+        async with self._slots:
+            session = self._session_now()
+            try:
+                async with session.post(self._events_url, data=entry.payload, headers=headers) as r:
+                    body = await r.read()
+                    status = r.status
+                    retry_after = parse_retry_after({k.lower(): v for k, v in r.headers.items()})
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                # aiohttp's error text names the host, never our headers.
+                raise RetryableCallError(
+                    "connection_error", f"{type(exc).__name__} posting to {self._events_url}"
+                ) from None
+        return status, self._outcome(entry, token, status, body, retry_after)
+
+    def _outcome(
+        self,
+        entry: Entry[bytes],
+        token: AccessToken,
+        status: int,
+        body: bytes,
+        retry_after: float | None,
+    ) -> Outcome:
+        """Translate one events API answer; the only place HTTP statuses are read."""
+        answer = _answer(body)
+        if 200 <= status < 300:
+            return Accepted(answer.event_id or answer.id or "")
+        message = answer.message or answer.error or f"HTTP {status}"
+        code = f"http_{status}"
+        if status in (408, 429) or status >= 500:
+            raise RetryableCallError(code, message, retry_after)
+        event = entry.event
+        if status == 400 and answer.path:
+            # The API's message may already end with " at `<path>`"; the error adds it.
+            reason = message.removesuffix(f" at `{answer.path}`")
+            error: Exception = EventValidationError(
+                f"the events API refused the event: {reason}",
+                path=answer.path,
+                detail_type=event.detail_type,
+            )
+        elif status == 401:
+            error = AuthenticationError(
+                f"the events API at {self._events_url} refused a fresh token for scope "
+                f"`{token.key.scope}` (HTTP 401: {message}); check that the API and Auth0 "
+                f"agree on the audience {token.key.audience}"
+            )
+        elif status == 403:
+            hint = scope_hint(event.module, token.key.audience)
+            error = AuthenticationError(
+                f"the events API refused {event.detail_type} (HTTP 403: {message})"
+                + ("" if hint in message else f"; {hint}")
+            )
+        else:
+            error = DeliveryError(
+                f"the events API refused {event.detail_type} (HTTP {status}): {message}",
+                code=code,
+                attempts=entry.attempts,
+            )
+        return Rejected(error, code)
