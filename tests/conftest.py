@@ -1,1 +1,20 @@
 """Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tfso_events.local import LocalHub
+
+
+@pytest.fixture
+async def hub() -> AsyncIterator[LocalHub]:
+    """A started :class:`LocalHub` on a random loopback port, stopped after the test.
+
+    Ready client ``local-client``/``local-secret`` with every module scope; faults off and
+    seeded (``seed=0``) so fault draws repeat; tokens live the default 24 h.
+    """
+    async with LocalHub(seed=0) as started:
+        yield started

@@ -1,0 +1,338 @@
+"""``LocalHub``: Auth0, the events API and EventBridge in one aiohttp server on loopback."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Self
+
+from aiohttp import web
+
+from tfso_events.constants import TfsoModules
+from tfso_events.local._auth0 import auth0_routes
+from tfso_events.local._eventbridge import eventbridge_routes
+from tfso_events.local._events_api import events_api_routes
+from tfso_events.local._faults import Faults
+from tfso_events.local._http import error_middleware, json_response
+from tfso_events.local._state import HubState
+from tfso_events.local._store import EventStore, ReceivedEvent, Via
+from tfso_events.local._tokens import TokenIssuer
+
+__all__ = [
+    "DEFAULT_CLIENT_ID",
+    "DEFAULT_CLIENT_SECRET",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_PORT",
+    "DEFAULT_TOKEN_TTL",
+    "HOST",
+    "LocalHub",
+]
+
+#: The hub binds to loopback only.
+HOST = "127.0.0.1"
+#: The port of ``tfso-events hub`` (and of the ``local`` environment).
+DEFAULT_PORT = 8642
+#: The ready client every hub registers, with every module's scope.
+DEFAULT_CLIENT_ID = "local-client"
+DEFAULT_CLIENT_SECRET = "local-secret"
+#: Access token lifetime in seconds (Auth0's default for M2M applications).
+DEFAULT_TOKEN_TTL = 86400
+#: PutEvents request limit, summed with AWS's entry-size formula.
+DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
+_MAX_REQUEST_BYTES_CAP = 1024 * 1024
+
+
+class LocalHub:
+    """A local stand-in for Auth0, the events API and EventBridge, on 127.0.0.1.
+
+    ``hub.url`` (no trailing slash) is at once the Auth0 domain, the events API base URL
+    and the EventBridge endpoint::
+
+        async with LocalHub(token_ttl=60) as hub:
+            hub.register_client("billing", "s3cret", ["bank"])
+            async with TfsoEventApiClient("local", "billing", "s3cret",
+                                          api_url=hub.url, auth0_domain=hub.url) as client:
+                await client.publish(event)
+            assert hub.received()[0].detail_type == event.detail_type
+
+    Options (keyword-only): ``port`` (0 = a random free port), ``token_ttl`` (seconds),
+    ``seed`` (for :attr:`faults`), ``db_path`` (an SQLite file instead of memory),
+    ``max_request_bytes`` (PutEvents size limit, 256 KiB), ``strict`` (refuse PutEvents
+    entries whose detail-type is not in the catalog), ``faults`` (initial
+    :class:`Faults`), ``default_client`` (register ``local-client``/``local-secret``
+    with every module scope).
+
+    ``async with`` (or ``await start()``/``await stop()``) runs it on the current event
+    loop. A plain ``with LocalHub() as hub:`` runs it on a private loop in a daemon
+    thread, for synchronous code and tests of the sync facade.
+    """
+
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        token_ttl: int = DEFAULT_TOKEN_TTL,
+        seed: int | None = None,
+        db_path: str | os.PathLike[str] | None = None,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        strict: bool = False,
+        faults: Faults | None = None,
+        default_client: bool = True,
+    ) -> None:
+        if not 1 <= max_request_bytes <= _MAX_REQUEST_BYTES_CAP:
+            raise ValueError(
+                f"max_request_bytes must be between 1 and {_MAX_REQUEST_BYTES_CAP}, "
+                f"got {max_request_bytes}"
+            )
+        if not 0 <= port <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, got {port}")
+        self._requested_port = port
+        self.faults: Faults = faults if faults is not None else Faults()
+        """The fault knobs (:class:`Faults`); change them at any time."""
+        if seed is not None:
+            self.faults.seed(seed)
+        self._state = HubState(
+            tokens=TokenIssuer(ttl=token_ttl),
+            store=EventStore(os.fspath(db_path) if db_path is not None else None),
+            faults=self.faults,
+            max_request_bytes=max_request_bytes,
+            strict=strict,
+        )
+        if default_client:
+            self.register_client(
+                DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, [m.value for m in TfsoModules]
+            )
+        self._runner: web.AppRunner | None = None
+        self._port: int | None = None
+        self._thread: threading.Thread | None = None
+        self._thread_loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        where = self._url() if self._port is not None else "stopped"
+        return f"LocalHub({where}, clients={sorted(self._state.tokens.clients)})"
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self) -> Self:
+        """Start serving; returns the hub, whose :attr:`url` is then known."""
+        if self._runner is not None:
+            raise RuntimeError("the hub is already running")
+        state = self._state
+        app = web.Application(
+            middlewares=[error_middleware],
+            # JSON escaping can double a Detail; anything bigger is refused as too large.
+            client_max_size=8 * state.max_request_bytes,
+        )
+        app.add_routes(auth0_routes(state))
+        app.add_routes(events_api_routes(state))
+        app.add_routes(eventbridge_routes(state))
+        app.add_routes([web.get("/", self._index)])
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, HOST, self._requested_port, reuse_address=True)
+            await site.start()
+        except BaseException:
+            await runner.cleanup()
+            raise
+        self._runner = runner
+        self._port = int(runner.addresses[0][1])
+        state.tokens.issuer = f"{self._url()}/"
+        return self
+
+    async def stop(self) -> None:
+        """Stop serving (idempotent). What arrived stays readable with :meth:`received`."""
+        runner, self._runner = self._runner, None
+        self._port = None
+        if runner is not None:
+            await runner.cleanup()
+            if self._state.store.path:
+                self._state.store.close()
+
+    async def __aenter__(self) -> Self:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def __enter__(self) -> Self:
+        if self._thread is not None:
+            raise RuntimeError("the hub is already running in a thread")
+        loop = asyncio.new_event_loop()
+        ready = threading.Event()
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name="tfso-events-local-hub", daemon=True)
+        thread.start()
+        ready.wait()
+        try:
+            asyncio.run_coroutine_threadsafe(self.start(), loop).result()
+        except BaseException:
+            self._stop_thread(loop, thread)
+            raise
+        self._thread, self._thread_loop = thread, loop
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        loop, thread = self._thread_loop, self._thread
+        self._thread = self._thread_loop = None
+        if loop is None or thread is None:
+            return
+        try:
+            asyncio.run_coroutine_threadsafe(self.stop(), loop).result()
+        finally:
+            self._stop_thread(loop, thread)
+
+    @staticmethod
+    def _stop_thread(loop: asyncio.AbstractEventLoop, thread: threading.Thread) -> None:
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        with contextlib.suppress(Exception):
+            loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    # -- where -------------------------------------------------------------------------
+
+    def _url(self) -> str:
+        return f"http://{HOST}:{self._port}"
+
+    @property
+    def url(self) -> str:
+        """``http://127.0.0.1:<port>``, no trailing slash: the Auth0 domain, the events
+        API base URL and the EventBridge endpoint at once."""
+        if self._port is None:
+            raise RuntimeError("the hub is not running: use `async with LocalHub()` or start()")
+        return self._url()
+
+    @property
+    def port(self) -> int:
+        """The TCP port the hub listens on."""
+        if self._port is None:
+            raise RuntimeError("the hub is not running: use `async with LocalHub()` or start()")
+        return self._port
+
+    @property
+    def audience(self) -> str:
+        """The Auth0 audience tokens are issued for (``https://events.24sevenoffice.com``)."""
+        return self._state.tokens.audience
+
+    @property
+    def token_ttl(self) -> int:
+        """The lifetime of issued access tokens, in seconds."""
+        return self._state.tokens.ttl
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The PutEvents size limit (AWS's entry-size formula, summed over a call)."""
+        return self._state.max_request_bytes
+
+    # -- clients and tokens ----------------------------------------------------------------
+
+    def register_client(self, client_id: str, client_secret: str, scopes: Iterable[str]) -> None:
+        """Let ``client_id``/``client_secret`` get tokens with any of ``scopes`` (modules
+        such as ``"bank"``). Registering an existing id replaces it."""
+        self._state.tokens.register(client_id, client_secret, scopes)
+
+    def issue_token(
+        self,
+        client_id: str = DEFAULT_CLIENT_ID,
+        scopes: Iterable[str] | None = None,
+        *,
+        ttl: float | None = None,
+        audience: str | None = None,
+    ) -> str:
+        """Sign an access token directly (a testing helper; not counted as a request).
+
+        ``scopes`` default to the client's grants; ``ttl`` may be negative for an expired
+        token; ``audience`` may be wrong on purpose.
+        """
+        client = self._state.tokens.clients.get(client_id)
+        if scopes is None:
+            scopes = sorted(client.scopes) if client else ()
+        return self._state.tokens.issue(client_id, " ".join(scopes), ttl=ttl, audience=audience)
+
+    def revoke_tokens(self) -> None:
+        """Make the events API refuse (401) every token issued so far, as if it had
+        expired: publishers must fetch a new one."""
+        self._state.tokens.revoke_all()
+
+    @property
+    def jwks(self) -> dict[str, object]:
+        """The JSON Web Key Set served at ``/.well-known/jwks.json``."""
+        return self._state.tokens.jwks()
+
+    # -- counters ----------------------------------------------------------------------
+
+    @property
+    def token_requests(self) -> int:
+        """Tokens issued by ``POST /oauth/token``."""
+        return self._state.token_requests
+
+    @property
+    def token_attempts(self) -> int:
+        """Requests to ``POST /oauth/token``, answered or failed."""
+        return self._state.token_attempts
+
+    @property
+    def put_events_calls(self) -> int:
+        """PutEvents calls received, answered or failed."""
+        return self._state.put_events_calls
+
+    @property
+    def api_requests(self) -> int:
+        """``POST /events`` requests received, answered or failed."""
+        return self._state.api_requests
+
+    # -- what arrived ----------------------------------------------------------------------
+
+    def received(
+        self,
+        detail_type: str | None = None,
+        *,
+        via: Via | None = None,
+        source: str | None = None,
+    ) -> list[ReceivedEvent]:
+        """The events the hub accepted, oldest first, optionally filtered."""
+        return self._state.store.records(detail_type=detail_type, via=via, source=source)
+
+    def count(self, detail_type: str | None = None, *, via: Via | None = None) -> int:
+        """How many events were accepted (cheaper than ``len(received())``)."""
+        if detail_type is None and via is None:
+            return self._state.store.count()
+        return len(self._state.store.records(detail_type=detail_type, via=via))
+
+    def clear(self) -> None:
+        """Forget every stored event (clients, tokens, counters and faults are kept)."""
+        self._state.store.clear()
+
+    async def _index(self, request: web.Request) -> web.Response:
+        url = self._url()
+        return json_response(
+            200,
+            {
+                "name": "tfso-events local hub",
+                "auth0Domain": url,
+                "apiUrl": url,
+                "eventBridgeEndpoint": url,
+                "audience": self.audience,
+                "events": self._state.store.count(),
+            },
+        )
