@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tfso_events.local import LocalHub
+if TYPE_CHECKING:
+    from tfso_events.local import LocalHub
 
 
 @pytest.fixture
@@ -16,5 +18,7 @@ async def hub() -> AsyncIterator[LocalHub]:
     Ready client ``local-client``/``local-secret`` with every module scope; faults off and
     seeded (``seed=0``) so fault draws repeat; tokens live the default 24 h.
     """
+    from tfso_events.local import LocalHub  # imported here: collecting tests stays cheap
+
     async with LocalHub(seed=0) as started:
         yield started
