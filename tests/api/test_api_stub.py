@@ -25,13 +25,14 @@ from tfso_events import (
 )
 from tfso_events.auth import TokenProvider
 
-from .conftest import CLIENT_ID, CLIENT_SECRET, Auth0Stub
-
+#: What the ``stub`` fixture registers (with the bank and crm scopes).
+CLIENT_ID = "test-client"
+CLIENT_SECRET = "s3cr3t-DO-NOT-LEAK-7f1c"
 FAST = RetryPolicy(max_attempts=4, base_delay=0.001, max_delay=0.005)
 MakeEvent = Callable[[int], Any]
 
 
-def client(stub: Auth0Stub, **kwargs: Any) -> TfsoEventApiClient:
+def client(stub: Any, **kwargs: Any) -> TfsoEventApiClient:
     """A client for the stub with fast retries."""
     options: dict[str, Any] = {"retry": FAST, "auth0_domain": stub.url, "api_url": stub.url}
     options.update(kwargs)
@@ -39,7 +40,7 @@ def client(stub: Auth0Stub, **kwargs: Any) -> TfsoEventApiClient:
     return TfsoEventApiClient("local", CLIENT_ID, secret, **options)
 
 
-async def test_wire_format(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_wire_format(stub: Any, make_event: MakeEvent) -> None:
     """POST /events carries source, detailType and the validated detail, with a Bearer
     token fetched by client_secret_post for the event's module."""
     event = make_event(1)
@@ -59,7 +60,7 @@ async def test_wire_format(stub: Auth0Stub, make_event: MakeEvent) -> None:
     assert form["client_id"] == CLIENT_ID
 
 
-async def test_wrong_secret(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_wrong_secret(stub: Any, make_event: MakeEvent) -> None:
     """A wrong secret fails the publish with Auth0's description, one token request and
     no event post."""
     async with client(stub, secret="not-the-secret") as api:
@@ -70,7 +71,7 @@ async def test_wrong_secret(stub: Auth0Stub, make_event: MakeEvent) -> None:
     assert (stub.token_attempts, stub.event_posts) == (1, 0)
 
 
-async def test_missing_scope(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_missing_scope(stub: Any, make_event: MakeEvent) -> None:
     """An application without the module's scope gets the sentence that names it."""
     stub.register("crm-only", "crm-secret", {"crm"})
     async with (
@@ -89,7 +90,7 @@ async def test_missing_scope(stub: Auth0Stub, make_event: MakeEvent) -> None:
     assert stub.event_posts == 1
 
 
-async def test_token_endpoint_herd(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_token_endpoint_herd(stub: Any, make_event: MakeEvent) -> None:
     """With the token endpoint failing, 40 concurrent publishes make max_attempts token
     requests in all and each fails with the same AuthenticationError."""
     stub.token_failures = -1
@@ -105,9 +106,7 @@ async def test_token_endpoint_herd(stub: Auth0Stub, make_event: MakeEvent) -> No
     assert stub.event_posts == 0
 
 
-async def test_revoked_token_one_refresh_then_success(
-    stub: Auth0Stub, make_event: MakeEvent
-) -> None:
+async def test_revoked_token_one_refresh_then_success(stub: Any, make_event: MakeEvent) -> None:
     """When the API answers 401 to a cached token, 20 concurrent publishes cause one
     refresh and all succeed."""
     async with client(stub) as api:
@@ -119,7 +118,7 @@ async def test_revoked_token_one_refresh_then_success(
     assert len(stub.events) == 21
 
 
-async def test_api_401_with_a_fresh_token_is_final(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_api_401_with_a_fresh_token_is_final(stub: Any, make_event: MakeEvent) -> None:
     """If the refreshed token is refused too, the publish fails with AuthenticationError
     after exactly one refresh."""
     async with client(stub) as api:
@@ -134,7 +133,7 @@ async def test_api_401_with_a_fresh_token_is_final(stub: Auth0Stub, make_event: 
 class _RevokingDict(dict[str, set[str]]):
     """A token table that revokes each token as it is stored."""
 
-    def __init__(self, stub: Auth0Stub) -> None:
+    def __init__(self, stub: Any) -> None:
         super().__init__(stub.scopes_of)
         self._stub = stub
 
@@ -143,7 +142,7 @@ class _RevokingDict(dict[str, set[str]]):
         super().__setitem__(key, value)
 
 
-async def test_api_403_names_the_scope(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_api_403_names_the_scope(stub: Any, make_event: MakeEvent) -> None:
     """A 403 from the events API is an AuthenticationError naming the missing scope."""
     stub.event_failures, stub.event_fail_status = 1, 403
     async with client(stub) as api:
@@ -153,7 +152,7 @@ async def test_api_403_names_the_scope(stub: Auth0Stub, make_event: MakeEvent) -
 
 
 async def test_api_400_is_permanent_with_the_server_message(
-    stub: Auth0Stub, make_event: MakeEvent
+    stub: Any, make_event: MakeEvent
 ) -> None:
     """A 400 is not retried: DeliveryError http_400 quoting the API's message."""
     stub.event_failures, stub.event_fail_status = 1, 400
@@ -166,9 +165,7 @@ async def test_api_400_is_permanent_with_the_server_message(
     assert stub.event_posts == 1
 
 
-async def test_api_400_with_a_path_is_a_validation_error(
-    stub: Auth0Stub, make_event: MakeEvent
-) -> None:
+async def test_api_400_with_a_path_is_a_validation_error(stub: Any, make_event: MakeEvent) -> None:
     """A 400 that names a JSON path becomes EventValidationError with that path."""
     stub.event_failures, stub.event_fail_status = 1, 400
     stub.event_fail_body = {"message": "bad colour", "path": "$.content.favoriteColor"}
@@ -178,7 +175,7 @@ async def test_api_400_with_a_path_is_a_validation_error(
     assert info.value.path == "$.content.favoriteColor"
 
 
-async def test_api_429_honours_retry_after(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_api_429_honours_retry_after(stub: Any, make_event: MakeEvent) -> None:
     """A 429 with Retry-After is retried after that many seconds and then succeeds."""
     stub.event_failures, stub.event_fail_status = 1, 429
     stub.event_fail_headers = {"Retry-After": "0.2"}
@@ -193,7 +190,7 @@ async def test_api_429_honours_retry_after(stub: Auth0Stub, make_event: MakeEven
     assert elapsed >= 0.2
 
 
-async def test_retries_run_out(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_retries_run_out(stub: Any, make_event: MakeEvent) -> None:
     """An API that keeps answering 503 ends in a failure entry, not a lost event."""
     stub.event_failures = 100
     async with client(stub) as api:
@@ -208,7 +205,7 @@ async def test_retries_run_out(stub: Auth0Stub, make_event: MakeEvent) -> None:
 
 
 async def test_invalid_event_sends_nothing(
-    stub: Auth0Stub, make_event: MakeEvent, bad_event: Any
+    stub: Any, make_event: MakeEvent, bad_event: Any
 ) -> None:
     """One invalid event in publish_many: EventValidationError, no token, no post."""
     async with client(stub) as api:
@@ -229,7 +226,7 @@ async def test_missing_credentials_before_any_network(monkeypatch: pytest.Monkey
         TfsoEventApiClient("local")
 
 
-async def test_closed_client_refuses_work(stub: Auth0Stub, make_event: MakeEvent) -> None:
+async def test_closed_client_refuses_work(stub: Any, make_event: MakeEvent) -> None:
     """After aclose, publish and publish_many raise ConfigurationError."""
     api = client(stub)
     await api.publish(make_event(0))
@@ -243,7 +240,7 @@ async def test_closed_client_refuses_work(stub: Auth0Stub, make_event: MakeEvent
 
 
 async def test_user_session_is_not_closed(
-    stub: Auth0Stub, make_event: MakeEvent, http: aiohttp.ClientSession
+    stub: Any, make_event: MakeEvent, http: aiohttp.ClientSession
 ) -> None:
     """A session passed in is used and left open by aclose."""
     async with client(stub, session=http) as api:
@@ -253,7 +250,7 @@ async def test_user_session_is_not_closed(
 
 
 async def test_cancellation_mid_publish_leaves_nothing_behind(
-    stub: Auth0Stub, make_event: MakeEvent, settle: Callable[..., Any]
+    stub: Any, make_event: MakeEvent, settle: Callable[..., Any]
 ) -> None:
     """A publish cancelled while its POST is in flight raises CancelledError, and after
     aclose no task or session is left."""
@@ -273,7 +270,7 @@ async def test_cancellation_mid_publish_leaves_nothing_behind(
 
 
 async def test_cancellation_during_token_fetch(
-    stub: Auth0Stub, make_event: MakeEvent, settle: Callable[..., Any]
+    stub: Any, make_event: MakeEvent, settle: Callable[..., Any]
 ) -> None:
     """Publishes cancelled while waiting for a token leave no fetch behind after aclose."""
     before = asyncio.all_tasks()
@@ -291,7 +288,7 @@ async def test_cancellation_during_token_fetch(
     assert stub.event_posts == 0
 
 
-async def test_provider_two_modules_two_tokens(stub: Auth0Stub) -> None:
+async def test_provider_two_modules_two_tokens(stub: Any) -> None:
     """A provider asked for bank and crm concurrently (many times) fetches two tokens."""
     async with TokenProvider(stub.url, CLIENT_ID, CLIENT_SECRET) as tokens:
         got = await asyncio.gather(*(tokens.get_token(scope) for scope in ["bank", "crm"] * 25))
@@ -301,7 +298,7 @@ async def test_provider_two_modules_two_tokens(stub: Auth0Stub) -> None:
 
 
 async def test_secret_and_token_never_logged_or_shown(
-    stub: Auth0Stub, make_event: MakeEvent, all_logs: pytest.LogCaptureFixture
+    stub: Any, make_event: MakeEvent, all_logs: pytest.LogCaptureFixture
 ) -> None:
     """Across success, retries, a refusal that echoes the secret and reprs, neither the
     secret nor any token appears in a log record, repr or error message."""
