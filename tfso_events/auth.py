@@ -558,6 +558,11 @@ class TokenProvider:
         )
 
     @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`aclose` has been called."""
+        return self._closed
+
+    @property
     def cache(self) -> TokenCache:
         """The tokens this provider holds."""
         return self._cache
@@ -590,7 +595,16 @@ class TokenProvider:
             flight.add_done_callback(functools.partial(self._landed, key))
         # shield: a caller that is cancelled stops waiting; the fetch carries on for
         # the others (and fills the cache for the next caller).
-        return await asyncio.shield(flight)
+        try:
+            return await asyncio.shield(flight)
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if flight.cancelled() and self.closed and task is not None and not task.cancelling():
+                # Not our caller's cancellation: aclose() stopped the fetch it waited for.
+                raise ConfigurationError(
+                    "the token provider was closed while waiting for a token"
+                ) from None
+            raise
 
     def invalidate(self, token: AccessToken) -> bool:
         """Force the next :meth:`get_token` of ``token``'s scope to fetch a new token,

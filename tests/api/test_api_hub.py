@@ -212,12 +212,17 @@ async def test_cancellation_mid_publish(
     """Cancelling publish_many while requests are in flight raises CancelledError; after
     aclose no task of ours is pending and the session is closed."""
     before = asyncio.all_tasks()
-    hub.faults.latency = 0.2
+    hub.faults.latency = 0.3
     api = client(hub)
     task = asyncio.create_task(api.publish_many([make_event(i) for i in range(40)]))
-    await asyncio.sleep(0.3)  # the token took 0.2 s; event POSTs are now in flight
+    for _ in range(500):  # until the token is in and the first POSTs are in flight
+        if hub.api_requests:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.05)
     assert hub.token_requests == 1
     assert 0 < hub.api_requests < 40
+    assert hub.count() == 0
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
