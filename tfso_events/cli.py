@@ -419,6 +419,8 @@ async def _follow(args: argparse.Namespace) -> int:
                 newest = records[0]["id"] if records else 0
                 records = list(reversed(records))[-args.last :] if args.last > 0 else []
                 after_id = newest
+                if not args.once:
+                    print(f"tfso-events tail: following {base} (Ctrl-C stops)", file=sys.stderr)
             for record in records:
                 print(_format_record(record, as_json=args.json), flush=True)
                 after_id = max(after_id, record["id"])

@@ -112,7 +112,9 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
         try:
             cls = event_class(body.detail_type)
         except UnknownEventTypeError as exc:
-            return _error(400, "unknown_detail_type", exc.reason, path="$.detailType")
+            return _error(
+                400, "unknown_detail_type", f"{exc.reason} at `$.detailType`", path="$.detailType"
+            )
         if cls.module not in verified.scopes:
             granted = " ".join(sorted(verified.scopes)) or "none"
             return _error(
