@@ -211,3 +211,24 @@ async def test_index_describes_the_hub(hub: LocalHub, session: aiohttp.ClientSes
     async with session.get(hub.url) as response:
         info = await response.json()
     assert info["auth0Domain"] == info["apiUrl"] == info["eventBridgeEndpoint"] == hub.url
+
+
+def test_public_names() -> None:
+    """tfso_events.local exports exactly its documented names; LocalHub is lazily
+    importable from tfso_events too."""
+    import tfso_events
+    import tfso_events.local as local
+
+    assert local.__all__ == sorted(local.__all__)
+    assert set(local.__all__) == {
+        "DEFAULT_CLIENT_ID",
+        "DEFAULT_CLIENT_SECRET",
+        "DEFAULT_MAX_REQUEST_BYTES",
+        "DEFAULT_PORT",
+        "DEFAULT_TOKEN_TTL",
+        "Faults",
+        "LocalHub",
+        "ReceivedEvent",
+    }
+    assert tfso_events.LocalHub is LocalHub
+    assert (local.DEFAULT_PORT, local.DEFAULT_CLIENT_ID) == (8642, "local-client")

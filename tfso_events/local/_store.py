@@ -150,10 +150,19 @@ class EventStore:
         with self._lock, self._conn:
             self._conn.execute("DELETE FROM events")
 
-    def count(self) -> int:
-        """How many events are stored."""
+    def count(self, *, detail_type: str | None = None, via: str | None = None) -> int:
+        """How many events are stored (optionally of one detail-type / way in)."""
+        where: list[str] = []
+        params: list[str] = []
+        for column, value in (("detail_type", detail_type), ("via", via)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                params.append(value)
+        sql = "SELECT count(*) FROM events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         with self._lock:
-            (n,) = self._conn.execute("SELECT count(*) FROM events").fetchone()
+            (n,) = self._conn.execute(sql, params).fetchone()
         return int(n)
 
     def _select(
