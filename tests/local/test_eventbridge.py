@@ -260,3 +260,16 @@ async def test_put_events_call_counter(hub: LocalHub, eventbridge: Any) -> None:
     with pytest.raises(ClientError):
         await eventbridge.put_events(Entries=[entry()] * 11)
     assert hub.put_events_calls == 2
+
+
+async def test_deeply_nested_detail_is_malformed_not_a_crash(
+    hub: LocalHub, eventbridge: Any
+) -> None:
+    """A Detail nested deeper than the decoder allows is MalformedDetail for that entry."""
+    deep = '{"a":' + "[" * 20_000 + "]" * 20_000 + "}"
+    for detail_type in (DETAIL_TYPE, "x.deep:nested@v1"):
+        answer = await eventbridge.put_events(
+            Entries=[entry(DetailType=detail_type, Detail=deep), entry()]
+        )
+        assert [r.get("ErrorCode") for r in answer["Entries"]] == ["MalformedDetail", None]
+    assert hub.count() == 2

@@ -101,11 +101,12 @@ def _check(entry: _Entry, strict: bool) -> dict[str, str] | None:
     source, detail_type, detail = entry.source or "", entry.detail_type or "", entry.detail or ""
     try:
         validate_body(source, detail_type, detail)
-        return None
     except EventValidationError as exc:
-        error: EventValidationError | None = exc
+        error = exc
     except RecursionError:
         return _failure("MalformedDetail", "Detail is malformed: nested too deeply.")
+    else:
+        return None
     # Not valid for the catalog: is the detail a JSON object at all?
     try:
         is_object = isinstance(_ANY_DECODER.decode(detail), dict)
@@ -113,7 +114,6 @@ def _check(entry: _Entry, strict: bool) -> dict[str, str] | None:
         is_object = False
     if not is_object:
         return _failure("MalformedDetail", "Detail is malformed: it must be a JSON object.")
-    assert error is not None
     if error.path == "$.detail-type" and not strict:
         return None  # unknown detail-type: EventBridge accepts any
     path = error.path.replace("$.detail-type", "$.DetailType")
