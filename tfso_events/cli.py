@@ -170,6 +170,227 @@ async def _until_signalled() -> None:
             loop.remove_signal_handler(signum)
 
 
+# -- list ----------------------------------------------------------------------------------
+
+
+@command(
+    "list",
+    help="list the event catalog: detail-type, source, module and class",
+    arguments=[arg("--json", action="store_true", help="print a JSON array instead of a table")],
+)
+def list_(args: argparse.Namespace) -> int:
+    """List every event this version knows: its detail-type, source, module (also its
+    Auth0 scope and the middle of its bus name tfso-{module}-events) and the Python class
+    to import. A rich table on a terminal when rich is installed, plain text otherwise.
+    """
+    from tfso_events.catalog import events
+
+    rows = [
+        {
+            "detailType": cls.detail_type,
+            "source": cls.source,
+            "module": cls.module,
+            "class": f"{cls.__module__}.{cls.__name__}",
+        }
+        for cls in events()
+    ]
+    if args.json:
+        import json
+
+        print(json.dumps(rows, indent=2))
+        return 0
+    from tfso_events._cli_console import print_table
+
+    print_table(
+        ["detail-type", "source", "module", "class"],
+        [list(row.values()) for row in rows],
+    )
+    return 0
+
+
+# -- schema --------------------------------------------------------------------------------
+
+
+@command(
+    "schema",
+    help="print the JSON Schema of an event's detail",
+    arguments=[arg("detail_type", metavar="DETAIL_TYPE", help="e.g. bank.test:created@v1")],
+)
+def schema(args: argparse.Namespace) -> int:
+    """Print the JSON Schema (draft 2020-12) of the detail of DETAIL_TYPE: content,
+    timestamp and metadata, with every field's type, requiredness and description.
+
+    An unknown detail-type exits 2 and lists the known ones.
+    """
+    import json
+
+    from tfso_events.catalog import event_class, event_schema, events
+    from tfso_events.errors import UnknownEventTypeError
+
+    try:
+        cls = event_class(args.detail_type)
+    except UnknownEventTypeError:
+        known = "\n".join(f"  {cls.detail_type}" for cls in events())
+        print(
+            f"tfso-events schema: unknown detail-type {args.detail_type!r}; known:\n{known}",
+            file=sys.stderr,
+        )
+        return 2
+    print(json.dumps(event_schema(cls), indent=2, ensure_ascii=False))
+    return 0
+
+
+# -- validate ------------------------------------------------------------------------------
+
+
+@command(
+    "validate",
+    help="check JSON or NDJSON files of events against the catalog",
+    arguments=[
+        arg("files", nargs="+", metavar="FILE", help="JSON or NDJSON files (- for stdin)"),
+        arg("-q", "--quiet", action="store_true", help="print only the summary line"),
+    ],
+)
+def validate(args: argparse.Namespace) -> int:
+    """Check every record of each FILE against the catalog, as a publisher would.
+
+    A file is one JSON object, a JSON array of objects, or NDJSON (one object per line).
+    A record is an EventBridge envelope (it has "detail-type") or an events API body
+    ({"source", "detailType", "detail"}); other keys are ignored. Each bad record is
+    printed as FILE:LINE: DETAIL-TYPE JSON-PATH: REASON; a line that is not JSON is
+    reported by its line and the following lines are still checked.
+
+    Exit status: 0 when every record is valid, 1 when any is not, 2 when a file cannot
+    be read.
+    """
+    from tfso_events._cli_records import RecordFile, to_event
+    from tfso_events.errors import EventValidationError
+
+    valid = invalid = 0
+    unreadable = False
+    for path in args.files:
+        try:
+            records = RecordFile(path)
+        except OSError as exc:
+            print(
+                f"tfso-events validate: cannot read {path}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            unreadable = True
+            continue
+        for record in records:
+            problem = record.error
+            if record.raw is not None:
+                try:
+                    to_event(record.raw)
+                except EventValidationError as exc:
+                    problem = _problem(exc)
+            if problem is None:
+                valid += 1
+                continue
+            invalid += 1
+            if not args.quiet:
+                print(f"{record.where}: {problem}")
+    files = f"{len(args.files)} file{'s' if len(args.files) != 1 else ''}"
+    print(f"validate: {valid + invalid} records in {files}: {valid} valid, {invalid} invalid")
+    if unreadable:
+        return 2
+    return 1 if invalid else 0
+
+
+def _problem(exc: Exception) -> str:
+    """One line for a bad record: ``detail-type $.path: reason`` (what is known of it)."""
+    from tfso_events.errors import EventValidationError
+
+    if not isinstance(exc, EventValidationError):
+        return str(exc)
+    what = f"{exc.detail_type} " if exc.detail_type else ""
+    return f"{what}{exc.path}: {exc.reason}"
+
+
+# -- publish -------------------------------------------------------------------------------
+
+
+@command(
+    "publish",
+    help="bulk publish an NDJSON file of events through EventBridge or the events API",
+    arguments=[
+        arg(
+            "file", metavar="FILE", help="NDJSON (or JSON) of envelopes or API bodies; - for stdin"
+        ),
+        arg("--via", required=True, choices=["eventbridge", "api"], help="which publisher"),
+        arg(
+            "--env",
+            metavar="ENV",
+            help="dev, pre-prod, prod or local (the local hub); default TFSO_EVENTS_ENVIRONMENT",
+        ),
+        arg(
+            "--bus",
+            metavar="NAME",
+            help="EventBridge bus name or ARN (default tfso-{module}-events)",
+        ),
+        arg(
+            "--endpoint-url",
+            metavar="URL",
+            help="EventBridge endpoint, or the events API base URL with --via api "
+            "(default: the environment's; with --env local, http://127.0.0.1:8642)",
+        ),
+        arg(
+            "--auth0-domain",
+            metavar="URL",
+            help="Auth0 domain for --via api (with --env local: the --endpoint-url)",
+        ),
+        arg("--region", help="AWS region for --via eventbridge (default: AWS configuration)"),
+        arg(
+            "--client-id", metavar="ID", help="Auth0 application id (default TFSO_EVENTS_CLIENT_ID)"
+        ),
+        arg(
+            "--client-secret",
+            metavar="SECRET",
+            help="Auth0 application secret (default TFSO_EVENTS_CLIENT_SECRET, which is safer: "
+            "command lines are visible to other users)",
+        ),
+        arg("--concurrency", type=_positive_int, metavar="N", help="requests in flight at once"),
+        arg(
+            "--max-attempts",
+            type=_positive_int,
+            default=8,
+            metavar="N",
+            help="tries per event, the first included (default: %(default)s)",
+        ),
+        arg(
+            "--batch-size",
+            type=_positive_int,
+            default=1000,
+            metavar="N",
+            help="records read and published per publish_many call (default: %(default)s)",
+        ),
+        arg(
+            "--failed-out",
+            metavar="FILE",
+            help="write every failed or invalid record here (NDJSON, with a reason), "
+            "ready to publish again",
+        ),
+    ],
+)
+def publish(args: argparse.Namespace) -> int:
+    """Publish every record of FILE, reading it in batches (memory stays flat however
+    big the file is) and sending each batch with the publisher's publish_many.
+
+    Records are validated first: an invalid one is reported with its line and JSON path
+    and never sent. Delivery failures (after retries) are reported with their reason.
+    --failed-out writes each failed or invalid record as read, plus a "reason" key that
+    publish and validate ignore, so it can be fixed if needed and published again.
+    Ctrl-C stops cleanly and reports what was sent.
+
+    Exit status: 0 when every record was sent, 1 when any failed or was invalid,
+    2 for a usage or configuration error, 130 when interrupted.
+    """
+    from tfso_events._cli_publish import run_publish
+
+    return run_publish(args)
+
+
 # -- hub -----------------------------------------------------------------------------------
 
 
@@ -444,3 +665,53 @@ def _format_record(record: dict[str, Any], *, as_json: bool) -> str:
         f"{record['receivedAt']} {record['via']:<11} {record['detailType']} "
         f"{record['source']} {record['eventId']}{bus}{client} {detail}"
     )
+
+
+# -- demo ----------------------------------------------------------------------------------
+
+
+@command(
+    "demo",
+    help="publish the sample events to an embedded local hub through every publisher",
+)
+def demo(args: argparse.Namespace) -> int:
+    """Start a local hub in this process and publish the seed's sample events through
+    TfsoEventApiClient (Auth0 token + POST /events), TfsoEventBridgeClient (PutEvents)
+    and the blocking facade of both (tfso_events.sync); then show what the hub received,
+    parsed back into typed events.
+
+    Needs no credentials and no network beyond 127.0.0.1, and ignores AWS_* and
+    TFSO_EVENTS_* variables. Exit status 0 only when every event arrived.
+    """
+    from tfso_events._cli_demo import run_demo
+
+    return run_demo()
+
+
+# -- docs ----------------------------------------------------------------------------------
+
+
+@command(
+    "docs",
+    help="regenerate the event pages (docs/events/) from the models",
+    arguments=[
+        arg(
+            "--out",
+            metavar="DIR",
+            default="docs/events",
+            help="where to write them (default: %(default)s)",
+        )
+    ],
+)
+def docs(args: argparse.Namespace) -> int:
+    """Write one Markdown page per event (fields, types, requiredness, enumerated values
+    and a sample) and an index, in the seed documentation's form."""
+    from pathlib import Path
+
+    from tfso_events._docgen import write_event_docs
+
+    written = write_event_docs(Path(args.out))
+    for path in written:
+        print(path)
+    print(f"docs: {len(written)} pages written to {args.out}")
+    return 0

@@ -1,0 +1,136 @@
+"""Terminal output of the ``tfso-events`` command: tables and progress.
+
+``rich`` (the optional ``[cli]`` extra) draws them when it is installed and the output
+is a terminal; otherwise tables are plain aligned text and progress is a line on
+stderr every few seconds, which reads well in CI logs and pipes. Only the command
+imports this module: the library never imports rich.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import IO, Any, Self
+
+__all__ = ["Progress", "print_table", "use_rich"]
+
+
+def use_rich(stream: IO[str]) -> bool:
+    """``True`` when rich is installed and ``stream`` is a terminal."""
+    if not stream.isatty():
+        return False
+    try:
+        import rich  # noqa: F401 - only asking whether it is installed
+    except ImportError:
+        return False
+    return True
+
+
+def print_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    *,
+    title: str | None = None,
+    stream: IO[str] | None = None,
+) -> None:
+    """Print ``rows`` under ``headers``: a rich table on a terminal, else aligned text."""
+    out = stream or sys.stdout
+    if use_rich(out):
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*headers, title=title, title_justify="left")
+        for row in rows:
+            table.add_row(*row)
+        Console(file=out).print(table)
+        return
+    if title:
+        print(title, file=out)
+    widths = [max([len(h), *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)]
+    for line in (headers, ["-" * w for w in widths], *rows):
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip(),
+            file=out,
+        )
+
+
+class Progress:
+    """Progress of a long command on stderr: a rich bar on a terminal, else one line
+    at most every ``interval`` seconds (and one at the end).
+
+    ``update(**counts)`` sets the counters shown (``sent=10, failed=1``); ``advance``
+    moves the bar by records read. Use it as a context manager.
+    """
+
+    def __init__(self, description: str, *, interval: float = 2.0) -> None:
+        self._description = description
+        self._interval = interval
+        self._counts: dict[str, int] = {}
+        self._read = 0
+        self._started = time.monotonic()
+        self._last = self._started
+        self._rich: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Self:
+        if use_rich(sys.stderr):
+            from rich.console import Console
+            from rich.progress import (
+                Progress as RichProgress,
+            )
+            from rich.progress import (
+                SpinnerColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._rich = RichProgress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                TextColumn("{task.completed} read"),
+                TextColumn("{task.fields[counts]}"),
+                TimeElapsedColumn(),
+                console=Console(file=sys.stderr),
+                transient=False,
+            )
+            self._rich.start()
+            self._task = self._rich.add_task(self._description, total=None, counts="")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._rich is not None:
+            self._rich.stop()
+        elif self._read:
+            self._line()
+
+    def update(self, read: int, **counts: int) -> None:
+        """Set how many records were ``read`` and the other counters."""
+        self._read = read
+        self._counts = counts
+        if self._rich is not None:
+            self._rich.update(self._task, completed=read, counts=self._summary())
+            return
+        now = time.monotonic()
+        if now - self._last >= self._interval:
+            self._last = now
+            self._line()
+
+    def _summary(self) -> str:
+        elapsed = max(time.monotonic() - self._started, 1e-9)
+        sent = self._counts.get("sent", 0)
+        parts = [f"{value} {name}" for name, value in self._counts.items()]
+        return ", ".join([*parts, f"{sent / elapsed:.0f} events/s"])
+
+    def _line(self) -> None:
+        print(
+            f"{self._description}: {self._read} read, {self._summary()}",
+            file=sys.stderr,
+            flush=True,
+        )
