@@ -58,7 +58,7 @@ def print_table(
 
 class Progress:
     """Progress of a long command on stderr: a rich bar on a terminal, else one line
-    at most every ``interval`` seconds (and one at the end).
+    at most every ``interval`` seconds (and a last one if any was printed).
 
     ``update(**counts)`` sets the counters shown (``sent=10, failed=1``); ``advance``
     moves the bar by records read. Use it as a context manager.
@@ -73,6 +73,7 @@ class Progress:
         self._last = self._started
         self._rich: Any = None
         self._task: Any = None
+        self._printed = False
 
     def __enter__(self) -> Self:
         if use_rich(sys.stderr):
@@ -107,7 +108,7 @@ class Progress:
     ) -> None:
         if self._rich is not None:
             self._rich.stop()
-        elif self._read:
+        elif self._printed:  # a short run has its summary only; a long one, a last line
             self._line()
 
     def update(self, read: int, **counts: int) -> None:
@@ -129,6 +130,7 @@ class Progress:
         return ", ".join([*parts, f"{sent / elapsed:.0f} events/s"])
 
     def _line(self) -> None:
+        self._printed = True
         print(
             f"{self._description}: {self._read} read, {self._summary()}",
             file=sys.stderr,

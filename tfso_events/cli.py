@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import sys
@@ -65,7 +66,8 @@ def command(name: str, *, help: str, arguments: Sequence[Arg] = ()) -> Callable[
     def register(run: Run) -> Run:
         if name in COMMANDS:
             raise ValueError(f"command {name!r} is already registered")
-        COMMANDS[name] = Command(name, help, run, tuple(arguments), run.__doc__)
+        description = inspect.cleandoc(run.__doc__) if run.__doc__ else None
+        COMMANDS[name] = Command(name, help, run, tuple(arguments), description)
         return run
 
     return register
