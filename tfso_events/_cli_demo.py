@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tfso_events._cli_console import print_table
+from tfso_events._cli_local import LOCAL_REGION, local_aws_session
 from tfso_events.catalog import validate_body
 from tfso_events.errors import TfsoEventsError
 from tfso_events.models._base import TfsoEvent
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
     from tfso_events.local import LocalHub, ReceivedEvent
 
 __all__ = ["run_demo"]
-
-_REGION = "eu-west-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,18 +111,13 @@ def _api_options(url: str) -> dict[str, Any]:
 
 
 def _eventbridge_options(url: str) -> dict[str, Any]:
-    import aioboto3
-
     # Dummy credentials and a fixed region: the hub accepts any, and nothing from the
     # shell's AWS configuration is used (or sent anywhere).
-    session = aioboto3.Session(
-        aws_access_key_id="demo", aws_secret_access_key="demo", region_name=_REGION
-    )
     return {
         "bus_environment": "dev",
         "endpoint_url": url,
-        "region_name": _REGION,
-        "session": session,
+        "region_name": LOCAL_REGION,
+        "session": local_aws_session(),
     }
 
 
@@ -145,7 +139,7 @@ def _api_sync(url: str, events: list[TfsoEvent]) -> list[PublishResult | Publish
     from tfso_events.sync import TfsoEventApiClient
 
     with TfsoEventApiClient(**_api_options(url)) as client:
-        return [_one(client.publish, event) for event in events]
+        return [_one(client.publish, index, event) for index, event in enumerate(events)]
 
 
 def _eventbridge_sync(url: str, events: list[TfsoEvent]) -> tuple[Any, ...]:
@@ -157,12 +151,13 @@ def _eventbridge_sync(url: str, events: list[TfsoEvent]) -> tuple[Any, ...]:
 
 
 def _one(
-    publish: Callable[[TfsoEvent], PublishResult], event: TfsoEvent
+    publish: Callable[[TfsoEvent], PublishResult], index: int, event: TfsoEvent
 ) -> PublishResult | PublishFailure:
+    """One blocking publish, its error kept as a failure like publish_many keeps it."""
     try:
         return publish(event)
     except TfsoEventsError as exc:
-        return PublishFailure(0, event, exc, getattr(exc, "code", None), 1)
+        return PublishFailure(index, event, exc, getattr(exc, "code", None), 1)
 
 
 # -- what arrived ------------------------------------------------------------------------
@@ -175,7 +170,7 @@ def _report(
     tokens: int,
     elapsed: float,
 ) -> int:
-    rows = []
+    rows: list[list[str]] = []
     parsed: Counter[tuple[str, str]] = Counter()
     problems: list[str] = []
     for record in received:

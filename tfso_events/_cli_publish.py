@@ -32,8 +32,6 @@ __all__ = ["run_publish"]
 
 #: Failures printed one per line when they also go to --failed-out; the rest are counted.
 _SHOWN = 20
-#: The local hub accepts any AWS credentials and region.
-_LOCAL_REGION = "eu-west-1"
 
 
 class _Publisher(Protocol):
@@ -179,15 +177,13 @@ def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
 
     endpoint, region = args.endpoint_url, args.region
     if env == "local":
-        # The local hub's EventBridge: it accepts any credentials, so give it some
-        # rather than depend on (or leak) the shell's AWS configuration.
-        import aioboto3
+        # The local hub's EventBridge: it accepts any credentials, so give it dummy ones
+        # rather than depend on (or send) the shell's AWS configuration.
+        from tfso_events._cli_local import LOCAL_REGION, local_aws_session
 
-        region = region or _LOCAL_REGION
+        region = region or LOCAL_REGION
         endpoint = endpoint or LOCAL_URL
-        options["session"] = aioboto3.Session(
-            aws_access_key_id="local", aws_secret_access_key="local", region_name=region
-        )
+        options["session"] = local_aws_session(region)
         env = "dev"
     bridge = TfsoEventBridgeClient(
         env, args.bus, region_name=region, endpoint_url=endpoint, **options

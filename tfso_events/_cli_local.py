@@ -1,0 +1,46 @@
+"""How the command's publishers reach a local hub without the user's AWS configuration.
+
+The hub accepts any AWS credentials and region. The command gives the EventBridge
+client fixed dummy ones in a botocore session that reads no ``AWS_*`` variable and no
+``~/.aws`` file, so ``demo`` and ``publish --env local`` behave the same in every shell
+(an ``AWS_PROFILE`` naming a missing profile would otherwise stop botocore) and nothing
+of the user's real credentials is ever sent, even to loopback.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import aioboto3
+
+__all__ = ["LOCAL_REGION", "local_aws_session"]
+
+#: The region the command uses against a local hub.
+LOCAL_REGION = "eu-west-1"
+
+
+def local_aws_session(region: str = LOCAL_REGION) -> aioboto3.Session:
+    """An aioboto3 session with dummy credentials and ``region``, blind to ``AWS_*``
+    variables and to the shared config and credentials files."""
+    import aioboto3
+    from aiobotocore.session import AioSession
+    from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
+
+    # Each session variable keeps its config-file name and default, loses its variable.
+    without_env = {
+        name: (config_name, None, default, convert)
+        for name, (config_name, _variable, default, convert) in (
+            BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
+        )
+    }
+    botocore_session = AioSession(session_vars=without_env)
+    botocore_session.set_config_variable("config_file", os.devnull)
+    botocore_session.set_config_variable("credentials_file", os.devnull)
+    return aioboto3.Session(
+        botocore_session=botocore_session,
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+        region_name=region,
+    )
