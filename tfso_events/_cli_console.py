@@ -60,12 +60,16 @@ class Progress:
     """Progress of a long command on stderr: a rich bar on a terminal, else one line
     at most every ``interval`` seconds (and a last one if any was printed).
 
-    ``update(**counts)`` sets the counters shown (``sent=10, failed=1``); ``advance``
-    moves the bar by records read. Use it as a context manager.
+    ``total`` is the size of the work in bytes when known (a regular file), so the bar
+    can fill and estimate the time left; ``update`` sets the records read, the bytes
+    done and the counters shown (``sent=10, failed=1``). Use it as a context manager.
     """
 
-    def __init__(self, description: str, *, interval: float = 2.0) -> None:
+    def __init__(
+        self, description: str, *, total: int | None = None, interval: float = 2.0
+    ) -> None:
         self._description = description
+        self._total = total
         self._interval = interval
         self._counts: dict[str, int] = {}
         self._read = 0
@@ -77,27 +81,22 @@ class Progress:
 
     def __enter__(self) -> Self:
         if use_rich(sys.stderr):
+            from rich import progress as bar
             from rich.console import Console
-            from rich.progress import (
-                Progress as RichProgress,
-            )
-            from rich.progress import (
-                SpinnerColumn,
-                TextColumn,
-                TimeElapsedColumn,
-            )
 
-            self._rich = RichProgress(
-                SpinnerColumn(),
-                TextColumn("[bold]{task.description}"),
-                TextColumn("{task.completed} read"),
-                TextColumn("{task.fields[counts]}"),
-                TimeElapsedColumn(),
+            self._rich = bar.Progress(
+                bar.SpinnerColumn(),
+                bar.TextColumn("[bold]{task.description}"),
+                bar.BarColumn(),
+                bar.TextColumn("{task.fields[read]} read, {task.fields[counts]}"),
+                bar.TimeElapsedColumn(),
+                bar.TimeRemainingColumn(),
                 console=Console(file=sys.stderr),
-                transient=False,
             )
             self._rich.start()
-            self._task = self._rich.add_task(self._description, total=None, counts="")
+            self._task = self._rich.add_task(
+                self._description, total=self._total, read=0, counts=""
+            )
         return self
 
     def __exit__(
@@ -111,12 +110,12 @@ class Progress:
         elif self._printed:  # a short run has its summary only; a long one, a last line
             self._line()
 
-    def update(self, read: int, **counts: int) -> None:
-        """Set how many records were ``read`` and the other counters."""
+    def update(self, read: int, done: int, **counts: int) -> None:
+        """Set how many records were ``read``, the bytes ``done`` and the counters."""
         self._read = read
         self._counts = counts
         if self._rich is not None:
-            self._rich.update(self._task, completed=read, counts=self._summary())
+            self._rich.update(self._task, completed=done, read=read, counts=self._summary())
             return
         now = time.monotonic()
         if now - self._last >= self._interval:

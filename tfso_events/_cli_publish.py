@@ -58,6 +58,7 @@ class _Tally:
     """Counts, and the batch in flight (for what an interruption leaves unconfirmed)."""
 
     read: int = 0
+    done_bytes: int = 0
     sent: int = 0
     failed: int = 0
     invalid: int = 0
@@ -117,7 +118,7 @@ async def _main(args: argparse.Namespace, records: RecordFile, failed_out: IO[by
     started = time.monotonic()
     interrupted = False
     try:
-        with Progress(f"publish via {args.via}") as progress:
+        with Progress(f"publish via {args.via}", total=records.size) as progress:
             work = asyncio.ensure_future(
                 _publish_all(args, client, iter(records), tally, failed_out, progress)
             )
@@ -225,6 +226,7 @@ async def _publish_all(
     for record in records:
         tally.read += 1
         tally.last_line = record.line
+        tally.done_bytes = record.end
         problem = record.error
         if record.raw is not None:
             try:
@@ -245,7 +247,9 @@ async def _publish_all(
 
 
 def _progress(progress: Progress, tally: _Tally) -> None:
-    progress.update(tally.read, sent=tally.sent, failed=tally.failed, invalid=tally.invalid)
+    progress.update(
+        tally.read, tally.done_bytes, sent=tally.sent, failed=tally.failed, invalid=tally.invalid
+    )
 
 
 async def _send(

@@ -19,6 +19,9 @@ never rounded through a float), and ``--failed-out`` writes back what was read.
 
 from __future__ import annotations
 
+import io
+import os
+import stat
 import sys
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
@@ -42,12 +45,14 @@ _WHITESPACE = b" \t\r\n"
 @dataclass(frozen=True, slots=True)
 class Record:
     """One record: where it was read (``file``, 1-based ``line``) and its ``raw`` JSON
-    bytes, or, for text that is not JSON, ``raw=None`` and the ``error``."""
+    bytes, or, for text that is not JSON, ``raw=None`` and the ``error``; ``end`` is
+    how many bytes of the file were read up to the end of it (for progress)."""
 
     file: str
     line: int
     raw: bytes | None
     error: str | None = None
+    end: int = 0
 
     @property
     def where(self) -> str:
@@ -64,11 +69,16 @@ class RecordFile:
     """
 
     def __init__(self, path: str) -> None:
+        self.size: int | None = None
+        """The file's size in bytes, when it is a regular file (not a pipe)."""
         if path == STDIN:
             self._stream: BinaryIO | None = None
             self._records = _records("<stdin>", sys.stdin.buffer, ndjson=False)
             return
         self._stream = open(path, "rb")  # noqa: SIM115 - closed by close()
+        status = os.fstat(self._stream.fileno())
+        if stat.S_ISREG(status.st_mode):
+            self.size = status.st_size
         ndjson = Path(path).suffix.lower() in _NDJSON_SUFFIXES
         self._records = _records(path, self._stream, ndjson=ndjson)
 
@@ -92,21 +102,21 @@ class RecordFile:
 
 
 def _records(name: str, stream: BinaryIO, *, ndjson: bool) -> Generator[Record, None, None]:
-    lines = enumerate(stream, start=1)
+    lines = _numbered(stream)
     head: list[bytes] = []
-    for number, line in lines:
+    for number, line, end in lines:
         head.append(line)
         if line.strip(_WHITESPACE):
-            first_number, first = number, line
+            first = (number, line, end)
             break
     else:
         return  # empty, or only blank lines: no records
     try:
-        value = msgspec.json.decode(first)
+        value = msgspec.json.decode(first[1])
     except msgspec.DecodeError:
         value = _BROKEN
     if ndjson or isinstance(value, dict):
-        yield from _ndjson(name, [(first_number, first)], lines)
+        yield from _ndjson(name, [first], lines)
         return
     # Not an object on one line: a pretty-printed document, an array, or broken NDJSON.
     document = b"".join(head) + stream.read()
@@ -114,13 +124,21 @@ def _records(name: str, stream: BinaryIO, *, ndjson: bool) -> Generator[Record, 
     if records is None:
         # Not one valid document either. NDJSON with a broken first line still has
         # objects on later lines: read it line by line so the rest is checked too.
-        numbered = list(enumerate(document.splitlines(keepends=True), start=1))
-        if any(_is_object(line) for _, line in numbered[first_number:]):
+        numbered = list(_numbered(io.BytesIO(document)))
+        if any(_is_object(line) for _, line, _ in numbered[first[0] :]):
             yield from _ndjson(name, numbered, iter(()))
             return
         yield _broken_document(name, document)
         return
     yield from records
+
+
+def _numbered(stream: BinaryIO) -> Iterator[tuple[int, bytes, int]]:
+    """Each line with its 1-based number and the bytes read up to its end."""
+    end = 0
+    for number, line in enumerate(stream, start=1):
+        end += len(line)
+        yield number, line, end
 
 
 _BROKEN = object()
@@ -134,19 +152,24 @@ def _is_object(line: bytes) -> bool:
 
 
 def _ndjson(
-    name: str, first: Iterable[tuple[int, bytes]], rest: Iterator[tuple[int, bytes]]
+    name: str,
+    first: Iterable[tuple[int, bytes, int]],
+    rest: Iterator[tuple[int, bytes, int]],
 ) -> Iterator[Record]:
     for lines in (first, rest):
-        for number, line in lines:
+        for number, line, end in lines:
             raw = line.strip(_WHITESPACE)
             if not raw:
                 continue
             try:
-                msgspec.json.decode(raw)
+                _RAW.decode(raw)  # a syntax check that builds no objects
             except msgspec.DecodeError as exc:
-                yield Record(name, number, None, f"not JSON: {_json_error(exc, raw)}")
+                yield Record(name, number, None, f"not JSON: {_json_error(exc, raw)}", end)
                 continue
-            yield Record(name, number, raw)
+            yield Record(name, number, raw, end=end)
+
+
+_RAW = msgspec.json.Decoder(msgspec.Raw)
 
 
 def _document(name: str, document: bytes) -> list[Record] | None:
@@ -156,7 +179,8 @@ def _document(name: str, document: bytes) -> list[Record] | None:
         if document[start : start + 1] != b"[":
             # an object (or a stray scalar, which to_event refuses)
             whole = msgspec.json.decode(document, type=msgspec.Raw)
-            return [Record(name, _line_at(document, start), bytes(whole).strip(_WHITESPACE))]
+            raw = bytes(whole).strip(_WHITESPACE)
+            return [Record(name, _line_at(document, start), raw, end=len(document))]
         value = msgspec.json.decode(document, type=list[msgspec.Raw])
     except msgspec.DecodeError:
         return None
@@ -167,13 +191,14 @@ def _document(name: str, document: bytes) -> list[Record] | None:
         # Each element's bytes appear verbatim after the previous one: find its line.
         at = document.find(raw, cursor)
         line += document.count(b"\n", counted, at)
-        counted = cursor = at
-        records.append(Record(name, line, raw))
+        counted = at
         cursor = at + len(raw)
+        records.append(Record(name, line, raw, end=cursor))
     return records
 
 
 def _broken_document(name: str, document: bytes) -> Record:
+    end = len(document)
     try:
         msgspec.json.decode(document)
     except msgspec.DecodeError as exc:
@@ -182,9 +207,9 @@ def _broken_document(name: str, document: bytes) -> Record:
             line = _line_at(document, offset)
             column = offset - (document.rfind(b"\n", 0, offset) + 1) + 1
             reason = str(exc).rsplit(" (byte", 1)[0]
-            return Record(name, line, None, f"not JSON: {reason} (column {column})")
-        return Record(name, 1, None, f"not JSON: {exc}")
-    return Record(name, 1, None, "not JSON")  # pragma: no cover - decoded after all
+            return Record(name, line, None, f"not JSON: {reason} (column {column})", end)
+        return Record(name, 1, None, f"not JSON: {exc}", end)
+    return Record(name, 1, None, "not JSON", end)  # pragma: no cover - decoded after all
 
 
 def _line_at(document: bytes, offset: int) -> int:

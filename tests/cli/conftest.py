@@ -137,3 +137,16 @@ def first_name(record: dict[str, Any]) -> str:
     """The first name in a record's (or a received event's) detail."""
     name: str = record["detail"]["content"]["firstName"]
     return name
+
+
+def drain(fd: int) -> str:
+    """Everything written to a pseudo-terminal until the child closes it; closes ``fd``."""
+    chunks = []
+    try:
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+    except OSError:  # EIO: the child closed the terminal
+        pass
+    finally:
+        os.close(fd)
+    return b"".join(chunks).decode(errors="replace")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.conftest import EXE, ROOT, clean_env, run
+from tests.cli.conftest import EXE, ROOT, clean_env, drain, run
 from tfso_events import __version__, event_schema, events
 
 COMMANDS = ["list", "schema", "validate", "publish", "hub", "tail", "demo", "docs"]
@@ -60,24 +60,11 @@ def test_list_draws_a_rich_table_on_a_terminal() -> None:
     pytest.importorskip("rich")
     leader, follower = pty.openpty()
     with subprocess.Popen(
-        [EXE, "list"],
-        stdout=follower,
-        stderr=subprocess.PIPE,
-        env=clean_env(COLUMNS="220", TERM="xterm"),
+        [EXE, "list"], stdout=follower, env=clean_env(COLUMNS="220", TERM="xterm")
     ) as proc:
         os.close(follower)
-        chunks = []
-        while True:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:  # EIO: the child closed the terminal
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
-        os.close(leader)
+        screen = drain(leader)
         assert proc.wait(timeout=30) == 0
-    screen = b"".join(chunks).decode()
     assert "┃" in screen or "│" in screen, screen
     for cls in events():
         assert cls.detail_type in screen

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import pty
 import signal
 from pathlib import Path
 
 import pytest
 
 from tests.cli.conftest import (
+    EXE,
     body,
     clean_env,
+    drain,
     envelope,
     finish,
     first_name,
@@ -179,6 +183,24 @@ async def test_ctrl_c_stops_cleanly_and_reports_what_was_sent(
     assert len(unconfirmed) == 5 * (sent // 5 + 1) - sent
     assert all(json.loads(line)["reason"].startswith("interrupted") for line in
                failed.read_text().splitlines())  # fmt: skip
+
+
+async def test_progress_bar_on_a_terminal(hub: LocalHub, tmp_path: Path) -> None:
+    """With rich and a terminal on stderr, publish draws a progress bar with the counts;
+    the summary still goes to stdout."""
+    pytest.importorskip("rich")
+    path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in _names("p", 30)])
+    leader, follower = pty.openpty()
+    proc = await asyncio.create_subprocess_exec(
+        EXE, "publish", str(path), *_target(hub, "api"), "--batch-size", "10",
+        stdout=asyncio.subprocess.PIPE, stderr=follower, env=clean_env(COLUMNS="160"),
+    )  # fmt: skip
+    os.close(follower)
+    screen, (out, _) = await asyncio.gather(asyncio.to_thread(drain, leader), proc.communicate())
+    assert proc.returncode == 0, screen
+    assert "━" in screen
+    assert "30 read, 30 sent, 0 failed, 0 invalid" in screen
+    assert out.decode().startswith("publish: 30 sent")
 
 
 @pytest.mark.parametrize(
