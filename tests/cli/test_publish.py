@@ -140,6 +140,25 @@ async def test_invalid_records_are_reported_never_sent_and_kept(
     assert kept["reason"].startswith("invalid: bank.test:created@v1 $.detail.content")
 
 
+async def test_an_event_over_the_putevents_size_limit_is_invalid_alone(
+    hub: LocalHub, tmp_path: Path
+) -> None:
+    """An event EventBridge's size limit refuses (which fails its whole publish_many
+    call) is reported as invalid by line; the rest of its batch is still sent."""
+    records = [body(person(n)) for n in _names("s", 5)]
+    records[2]["detail"]["metadata"] = {"padding": "x" * 300_000}
+    path = write_ndjson(tmp_path / "events.ndjson", records)
+    failed = tmp_path / "failed.ndjson"
+    done = await run(
+        "publish", str(path), *_target(hub, "eventbridge"), "--failed-out", str(failed)
+    )
+    assert done.code == 1
+    assert sorted(_via(hub, "eventbridge")) == ["s 000", "s 001", "s 003", "s 004"]
+    assert f"{path}:3: invalid: bank.test:created@v1" in done.err
+    assert [first_name(r) for r in read_ndjson(failed)] == ["s 002"]
+    assert "4 sent, 0 failed, 1 invalid of 5 records" in done.out
+
+
 async def test_without_failed_out_every_failure_is_printed(hub: LocalHub, tmp_path: Path) -> None:
     """Without --failed-out, each failed record is printed with its line and reason."""
     hub.faults.error_rate = 1.0
