@@ -8,12 +8,17 @@ exponential backoff and full jitter (or the server's ``Retry-After``), attempts 
 bounded, and every entry ends as a :class:`PublishResult` or a :class:`PublishFailure`.
 Nothing is dropped: an entry is accepted once and never sent again, or it is reported.
 
+Two generic helpers shape the batches a transport sends: :func:`chunk` splits a list of
+entries by count and summed size (``publish_many``), and :class:`Coalescer` gathers the
+entries of concurrent single publishes into shared batches (``publish()``).
+
 Pure Python, no I/O imports: importing it costs nothing at cold start.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +30,7 @@ from tfso_events.models._base import TfsoEvent
 __all__ = [
     "Accepted",
     "BatchResult",
+    "Coalescer",
     "Entry",
     "Outcome",
     "PublishFailure",
@@ -33,6 +39,7 @@ __all__ = [
     "Retry",
     "RetryPolicy",
     "RetryableCallError",
+    "chunk",
     "deliver",
 ]
 
@@ -228,6 +235,7 @@ async def deliver(
     policy: RetryPolicy = DEFAULT_RETRY,
     max_concurrency: int = 16,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+    semaphore: asyncio.Semaphore | None = None,
 ) -> dict[int, PublishResult | PublishFailure]:
     """Send every batch, retrying retryable entries, and return each entry's outcome
     keyed by its ``index``.
@@ -237,8 +245,12 @@ async def deliver(
     retries the whole batch; one that raises another :class:`TfsoEventsError` fails the
     whole batch for good with that error; anything else (a bug) propagates, and so does
     ``CancelledError``.
+
+    ``semaphore``, when given, replaces the one built from ``max_concurrency``: a client
+    passes its own so that every ``deliver()`` it runs shares one limit (its pool).
     """
-    semaphore = asyncio.Semaphore(max_concurrency)
+    if semaphore is None:
+        semaphore = asyncio.Semaphore(max_concurrency)
     outcomes: dict[int, PublishResult | PublishFailure] = {}
 
     async def run(batch: Sequence[Entry[P]]) -> None:
@@ -288,3 +300,156 @@ async def deliver(
             if batch:
                 group.create_task(run(batch))
     return outcomes
+
+
+# -- shaping batches: chunking and coalescing --------------------------------------------
+
+
+def chunk(entries: Iterable[Entry[P]], *, max_entries: int, max_bytes: int) -> list[list[Entry[P]]]:
+    """Split ``entries``, in order, into batches of at most ``max_entries`` entries whose
+    sizes sum to at most ``max_bytes``.
+
+    Greedy and order-keeping: a batch is closed when the next entry would not fit. An
+    entry larger than ``max_bytes`` on its own is a caller's bug (transports refuse such
+    events before, e.g. with :class:`~tfso_events.EventTooLargeError`): ``ValueError``.
+
+    >>> sizes = [60, 50, 10, 90, 5]
+    >>> entries = [Entry(i, None, None, size) for i, size in enumerate(sizes)]
+    >>> batches = chunk(entries, max_entries=3, max_bytes=100)
+    >>> [[e.index for e in b] for b in batches]
+    [[0], [1, 2], [3, 4]]
+    """
+    if max_entries < 1 or max_bytes < 1:
+        raise ValueError("max_entries and max_bytes must be at least 1")
+    batches: list[list[Entry[P]]] = []
+    batch: list[Entry[P]] = []
+    total = 0
+    for entry in entries:
+        size = entry.size
+        if size > max_bytes:
+            raise ValueError(f"entry #{entry.index} is {size} bytes, over the {max_bytes} limit")
+        if batch and (len(batch) >= max_entries or total + size > max_bytes):
+            batches.append(batch)
+            batch, total = [], 0
+        batch.append(entry)
+        total += size
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+_Waiting = tuple[Entry[P], "asyncio.Future[PublishResult | PublishFailure]"]
+
+
+class Coalescer(Generic[P]):
+    """Gathers the entries of concurrent single publishes into shared batches.
+
+    :meth:`submit` queues one entry and waits for its own outcome. Queued entries are
+    sent together through :func:`deliver` (so retries, backoff and results are the usual
+    ones) as soon as a batch is full (``max_entries`` entries, or the next entry would
+    take it over ``max_bytes``), else after ``linger`` seconds; with ``linger=0`` a lone
+    entry waits one turn of the event loop, just long enough for the other callers that
+    are ready in the same turn to join it. Every batch shares ``semaphore``, so the
+    coalescer never has more sends in flight than its owner allows.
+
+    A caller cancelled before its batch leaves is taken out of it; one cancelled after
+    leaves the batch going (its entry may still be delivered). :meth:`drain` sends what
+    is queued and waits for every batch in flight.
+    """
+
+    def __init__(
+        self,
+        send: SendBatch[P],
+        *,
+        max_entries: int,
+        max_bytes: int,
+        policy: RetryPolicy = DEFAULT_RETRY,
+        semaphore: asyncio.Semaphore | None = None,
+        linger: float = 0.0,
+    ) -> None:
+        if max_entries < 1 or max_bytes < 1:
+            raise ValueError("max_entries and max_bytes must be at least 1")
+        if linger < 0:
+            raise ValueError("linger must not be negative")
+        self._send = send
+        self._max_entries = max_entries
+        self._max_bytes = max_bytes
+        self._policy = policy
+        self._semaphore = semaphore if semaphore is not None else asyncio.Semaphore(16)
+        self._linger = linger
+        self._queue: list[_Waiting[P]] = []
+        self._queued_bytes = 0
+        self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        """Entries queued or in batches not yet finished (a rough gauge, for logs)."""
+        return len(self._queue) + len(self._tasks)
+
+    async def submit(self, entry: Entry[P]) -> PublishResult | PublishFailure:
+        """Queue ``entry`` and return its outcome (with ``entry``'s own ``index``).
+
+        Raises what :func:`deliver` raises for the batch (a transport bug) and
+        ``CancelledError`` when the caller or the batch is cancelled.
+        """
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[PublishResult | PublishFailure] = loop.create_future()
+        index, size = entry.index, entry.size
+        queue = self._queue
+        if queue and (
+            len(queue) >= self._max_entries or self._queued_bytes + size > self._max_bytes
+        ):
+            self._flush()
+        queue.append((entry, future))
+        self._queued_bytes += size
+        if len(queue) >= self._max_entries:
+            self._flush()
+        elif self._timer is None:
+            self._timer = (
+                loop.call_later(self._linger, self._flush)
+                if self._linger > 0
+                else loop.call_soon(self._flush)
+            )
+        outcome = await future
+        return outcome if outcome.index == index else dataclasses.replace(outcome, index=index)
+
+    async def drain(self) -> None:
+        """Send what is queued now and wait until every batch has finished."""
+        self._flush()
+        while self._tasks:
+            await asyncio.wait(set(self._tasks))
+
+    def _flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        batch, self._queue, self._queued_bytes = self._queue, [], 0
+        live = [(entry, future) for entry, future in batch if not future.done()]
+        if live:
+            task = asyncio.get_running_loop().create_task(self._run(live))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _run(self, batch: list[_Waiting[P]]) -> None:
+        # Within a batch, entries are keyed by position; submit() restores each index.
+        entries = []
+        for position, (entry, _future) in enumerate(batch):
+            entry.index = position
+            entries.append(entry)
+        try:
+            outcomes = await deliver(
+                [entries], self._send, policy=self._policy, semaphore=self._semaphore
+            )
+        except asyncio.CancelledError:
+            for _entry, future in batch:
+                future.cancel()
+            raise
+        except Exception as exc:  # a transport bug: every caller hears of it
+            for _entry, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        for position, (_entry, future) in enumerate(batch):
+            if not future.done():
+                future.set_result(outcomes[position])

@@ -1,0 +1,589 @@
+"""``TfsoEventBridgeClient``: publish straight to EventBridge with ``PutEvents`` (aioboto3).
+
+For AWS workloads (Lambda, AppRunner, ECS) that have credentials in their environment.
+How it is put together:
+
+* validation first: every event is validated (``event.detail_json()``) and checked
+  against the PutEvents limits (entry size, DetailType length, reserved ``aws.``
+  sources) before any network call; in ``publish_many`` nothing is sent when any event
+  fails these checks;
+* entries are built once per event: ``Source``, ``DetailType``, ``Detail`` (the
+  validated JSON, not encoded twice), ``EventBusName`` (the configured bus, else
+  ``tfso-{module}-events`` per event: one ``PutEvents`` call may mix buses, because the
+  bus is a field of each entry) and ``TraceHeader`` when Lambda set ``_X_AMZN_TRACE_ID``;
+* ``publish_many`` cuts the entries into calls of at most 10 entries whose sizes (AWS's
+  entry-size formula) sum to at most ``max_request_bytes``; concurrent ``publish()``
+  calls are gathered into such calls by a :class:`~tfso_events.publishing._batching.
+  Coalescer`; both run through :func:`~tfso_events.publishing._batching.deliver`, the
+  retry loop the API client uses too, with one concurrency limit per client;
+* per-entry ``ThrottlingException``/``InternalFailure`` are retried (only those
+  entries), other codes are final; whole-call throttling, 5xx and connection errors
+  (after botocore's own ``standard`` retries) retry the call. Botocore's errors are
+  translated in :func:`_call_error`, and nowhere else;
+* one aioboto3 session and one long-lived client per publisher, opened on first use
+  and closed by :meth:`TfsoEventBridgeClient.aclose`.
+
+aioboto3 and botocore are imported on first use, so constructing a client (at module
+import in a Lambda, say) costs nothing until the first publish.
+
+Delivery is at least once: a connection lost after EventBridge accepted a call makes
+the retry send those entries again, and PutEvents does not deduplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from tfso_events.environments import amzn_trace_id, validate_bus_environment
+from tfso_events.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryError,
+    EventTooLargeError,
+    EventValidationError,
+    TfsoEventsError,
+)
+from tfso_events.models._base import TfsoEvent
+from tfso_events.publishing._batching import (
+    DEFAULT_RETRY,
+    Accepted,
+    BatchResult,
+    Coalescer,
+    Entry,
+    Outcome,
+    PublishFailure,
+    PublishResult,
+    Rejected,
+    Retry,
+    RetryableCallError,
+    RetryPolicy,
+    chunk,
+    deliver,
+)
+
+if TYPE_CHECKING:
+    import aioboto3
+    from types_aiobotocore_events.client import EventBridgeClient
+    from types_aiobotocore_events.type_defs import (
+        PutEventsRequestEntryTypeDef,
+        PutEventsResultEntryTypeDef,
+    )
+
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "MAX_DETAIL_TYPE_LENGTH",
+    "MAX_ENTRIES",
+    "MAX_REQUEST_BYTES_LIMIT",
+    "TfsoEventBridgeClient",
+]
+
+log = logging.getLogger("tfso_events.eventbridge")
+
+#: PutEvents takes at most this many entries per call.
+MAX_ENTRIES = 10
+#: Default ``max_request_bytes``: 256 KiB, what most targets (SQS, Lambda) still accept.
+DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
+#: The largest ``max_request_bytes`` allowed: EventBridge's bus limit since 2026.
+MAX_REQUEST_BYTES_LIMIT = 1024 * 1024
+#: PutEvents refuses a longer ``DetailType``.
+MAX_DETAIL_TYPE_LENGTH = 128
+#: ``PutEvents`` calls in flight at once (and the least size of the connection pool).
+DEFAULT_MAX_CONCURRENCY = 16
+
+#: Per-entry codes worth another try; every other code is final.
+_RETRYABLE_ENTRY_CODES = frozenset({"ThrottlingException", "InternalFailure"})
+#: Whole-call codes that mean "slow down": retried like a 5xx.
+_THROTTLED_CALL_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalException",
+        "InternalFailure",
+        "ServiceUnavailable",
+    }
+)
+#: Whole-call codes that mean the credentials are wrong or lack permission.
+_AUTH_CALL_CODES = frozenset(
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "IncompleteSignature",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AuthFailure",
+        "NotAuthorized",
+    }
+)
+
+_CREDENTIALS_HINT = (
+    "give the process AWS credentials: a role (Lambda, ECS and AppRunner provide one), "
+    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; or pass session="
+)
+
+
+class _Shape(NamedTuple):
+    """What every entry of one event class shares."""
+
+    source: str
+    detail_type: str
+    bus: str
+    size: int  # bytes of Source and DetailType in AWS's entry-size formula
+
+
+class TfsoEventBridgeClient:
+    """Publish events to the TFSO Event Hub with EventBridge ``PutEvents``.
+
+    ``bus_environment`` is ``dev``, ``pre-prod`` or ``prod``; ``event_bus_name`` a bus
+    name or ARN (default: ``tfso-{module}-events`` for each event's module).
+    Credentials and region come from the standard AWS environment (a role, ``AWS_*``
+    variables, ``AWS_PROFILE``), as for any AWS SDK. Keyword options:
+
+    * ``region_name`` — the AWS region (default: the AWS configuration);
+    * ``endpoint_url`` — another EventBridge endpoint, such as the local hub (botocore
+      also honours ``AWS_ENDPOINT_URL_EVENTBRIDGE``);
+    * ``session`` — an :class:`aioboto3.Session` to create the client from;
+    * ``max_concurrency`` — ``PutEvents`` calls in flight at once (default 16; the
+      connection pool is at least as large);
+    * ``max_request_bytes`` — the size limit of one call, summed with AWS's entry-size
+      formula (default 256 KiB, at most 1 MiB);
+    * ``retry`` — :class:`~tfso_events.RetryPolicy` for throttled and failed entries;
+    * ``linger`` — seconds a ``publish()`` waits for others to share its call (default
+      0: one turn of the event loop).
+
+    ::
+
+        async with TfsoEventBridgeClient("prod") as client:
+            result = await client.publish(event)           # PublishResult
+            batch = await client.publish_many(events)      # BatchResult
+
+    A client belongs to the event loop that first publishes with it.
+    """
+
+    def __init__(
+        self,
+        bus_environment: str,
+        event_bus_name: str | None = None,
+        *,
+        region_name: str | None = None,
+        endpoint_url: str | None = None,
+        session: aioboto3.Session | None = None,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        linger: float = 0.0,
+    ) -> None:
+        self._bus_environment = validate_bus_environment(bus_environment)
+        if event_bus_name is not None and not event_bus_name.strip():
+            raise ConfigurationError(
+                "event_bus_name must be a bus name or ARN, or None for tfso-{module}-events"
+            )
+        if max_concurrency < 1:
+            raise ConfigurationError(f"max_concurrency must be at least 1, got {max_concurrency}")
+        if not 1 <= max_request_bytes <= MAX_REQUEST_BYTES_LIMIT:
+            raise ConfigurationError(
+                f"max_request_bytes must be between 1 and {MAX_REQUEST_BYTES_LIMIT} "
+                f"(1 MiB, EventBridge's limit), got {max_request_bytes}"
+            )
+        if linger < 0:
+            raise ConfigurationError(f"linger must not be negative, got {linger}")
+        self._event_bus_name = event_bus_name.strip() if event_bus_name else None
+        self._region_name = region_name
+        self._endpoint_url = endpoint_url
+        self._session = session
+        self._max_concurrency = max_concurrency
+        self._max_request_bytes = max_request_bytes
+        self._retry = retry
+        self._shapes: dict[type[TfsoEvent], _Shape] = {}
+        # One limit for everything this client sends: coalesced and publish_many calls.
+        self._slots = asyncio.Semaphore(max_concurrency)
+        self._coalescer: Coalescer[PutEventsRequestEntryTypeDef] = Coalescer(
+            self._send,
+            max_entries=MAX_ENTRIES,
+            max_bytes=max_request_bytes,
+            policy=retry,
+            semaphore=self._slots,
+            linger=linger,
+        )
+        self._client: EventBridgeClient | None = None
+        self._stack: contextlib.AsyncExitStack | None = None
+        self._opening = asyncio.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
+        self._closed = False
+        self._active = 0
+        self._idle: asyncio.Event | None = None
+
+    # -- configuration ----------------------------------------------------------------
+
+    @property
+    def bus_environment(self) -> str:
+        """``dev``, ``pre-prod`` or ``prod``."""
+        return self._bus_environment
+
+    @property
+    def event_bus_name(self) -> str | None:
+        """The configured bus name or ARN; ``None`` means ``tfso-{module}-events``."""
+        return self._event_bus_name
+
+    @property
+    def max_request_bytes(self) -> int:
+        """The size limit of one ``PutEvents`` call (AWS's entry-size formula)."""
+        return self._max_request_bytes
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`aclose` has been called."""
+        return self._closing
+
+    def bus_for(self, event: TfsoEvent | type[TfsoEvent]) -> str:
+        """The bus an event goes to: ``event_bus_name``, else ``tfso-{module}-events``."""
+        return self._event_bus_name or f"tfso-{event.module}-events"
+
+    def _bus_hint(self) -> str:
+        if self._event_bus_name:
+            return f"the bus {self._event_bus_name}"
+        return "the tfso-{module}-events buses"
+
+    def __repr__(self) -> str:
+        return (
+            f"TfsoEventBridgeClient(bus_environment={self._bus_environment!r}, "
+            f"event_bus_name={self._event_bus_name!r}, region_name={self._region_name!r}, "
+            f"endpoint_url={self._endpoint_url!r})"
+        )
+
+    # -- publishing -------------------------------------------------------------------
+
+    async def publish(self, event: TfsoEvent) -> PublishResult:
+        """Publish one event and return its :class:`~tfso_events.PublishResult`.
+
+        Concurrent calls share ``PutEvents`` calls (up to 10 entries each); each caller
+        still gets its own result or error. Raises
+        :class:`~tfso_events.EventValidationError` or
+        :class:`~tfso_events.EventTooLargeError` (nothing sent),
+        :class:`~tfso_events.AuthenticationError` or
+        :class:`~tfso_events.ConfigurationError` (credentials, region, closed client),
+        or :class:`~tfso_events.DeliveryError` (EventBridge refused the event: its
+        ``code`` is the AWS error code; or retries ran out).
+        """
+        self._check_open()
+        entry = self._entry(0, event, amzn_trace_id())
+        async with self._activity():
+            outcome = await self._coalescer.submit(entry)
+        if isinstance(outcome, PublishFailure):
+            raise outcome.error
+        return outcome
+
+    async def publish_many(
+        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = True
+    ) -> BatchResult:
+        """Publish many events in ``PutEvents`` calls of up to 10 entries and at most
+        ``max_request_bytes``, up to ``max_concurrency`` calls at a time.
+
+        Every event is validated and size-checked first: if any fails,
+        :class:`~tfso_events.EventValidationError` (or its subclass
+        :class:`~tfso_events.EventTooLargeError`) is raised with a note giving its
+        position, and nothing is sent. Entries that EventBridge throttles
+        (``ThrottlingException``, ``InternalFailure``) are resent with backoff, alone;
+        an entry once accepted is never sent again. The
+        :class:`~tfso_events.BatchResult` has one result per event, in input order, with
+        its ``attempts``. When any event failed for good,
+        :class:`~tfso_events.PublishError` carrying that result is raised, unless
+        ``raise_on_error=False``.
+        """
+        self._check_open()
+        trace = amzn_trace_id()
+        build = self._entry
+        entries: list[Entry[PutEventsRequestEntryTypeDef]] = []
+        for index, event in enumerate(events):
+            try:
+                entries.append(build(index, event, trace))
+            except EventValidationError as exc:
+                exc.add_note(f"publish_many: event #{index}; nothing was sent")
+                raise
+        if not entries:
+            return BatchResult.of(())
+        batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=self._max_request_bytes)
+        async with self._activity():
+            outcomes = await deliver(batches, self._send, policy=self._retry, semaphore=self._slots)
+        result = BatchResult.of([outcomes[index] for index in range(len(entries))])
+        return result.raise_on_failure() if raise_on_error else result
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Refuse new publishes, wait for those in flight (coalesced ones included) and
+        close the AWS client. Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        await self._coalescer.drain()
+        if self._active and self._idle is not None:
+            await self._idle.wait()
+        self._closed = True
+        stack, self._stack, self._client = self._stack, None, None
+        if stack is not None:
+            await stack.aclose()
+            log.debug("closed the EventBridge client")
+
+    async def __aenter__(self) -> TfsoEventBridgeClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # -- entries ------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise ConfigurationError(
+                "this TfsoEventBridgeClient client is closed; create a new one (or publish "
+                "inside `async with`)"
+            )
+
+    @contextlib.asynccontextmanager
+    async def _activity(self) -> AsyncIterator[None]:
+        """Count a publish in flight, so :meth:`aclose` can wait for it."""
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if not self._active:
+                self._idle.set()
+
+    def _shape(self, event: object) -> _Shape:
+        """Check an event class against the PutEvents rules once and remember it."""
+        if not isinstance(event, TfsoEvent):
+            raise EventValidationError(
+                f"expected a TfsoEvent, got {type(event).__name__}", path="$"
+            )
+        cls = type(event)
+        source, detail_type = cls.source, cls.detail_type
+        if len(detail_type) > MAX_DETAIL_TYPE_LENGTH:
+            raise EventTooLargeError(
+                f"DetailType is {len(detail_type)} characters; PutEvents allows at most "
+                f"{MAX_DETAIL_TYPE_LENGTH}",
+                path="$.detail-type",
+                detail_type=detail_type,
+            )
+        if source.startswith("aws."):
+            raise EventTooLargeError(
+                f"Source {source!r} starts with 'aws.', which EventBridge reserves for AWS "
+                "services",
+                path="$.source",
+                detail_type=detail_type,
+            )
+        size = len(source.encode()) + len(detail_type.encode())
+        shape = self._shapes[cls] = _Shape(source, detail_type, self.bus_for(cls), size)
+        return shape
+
+    def _entry(
+        self, index: int, event: TfsoEvent, trace: str | None
+    ) -> Entry[PutEventsRequestEntryTypeDef]:
+        """Validate ``event`` and build its PutEvents entry (the hot path)."""
+        shape = self._shapes.get(type(event)) or self._shape(event)
+        detail = event.detail_json()  # validates; raises EventValidationError
+        payload: PutEventsRequestEntryTypeDef = {
+            "Source": shape.source,
+            "DetailType": shape.detail_type,
+            "Detail": detail.decode(),
+            "EventBusName": shape.bus,
+        }
+        # AWS's entry size: UTF-8 bytes of Source, DetailType, Detail and each resource
+        # (and 14 for Time, which we leave to EventBridge to set).
+        size = shape.size + len(detail)
+        if event.resources:
+            payload["Resources"] = list(event.resources)
+            size += sum(len(resource.encode()) for resource in event.resources)
+        if trace:
+            payload["TraceHeader"] = trace
+        if size > self._max_request_bytes:
+            raise EventTooLargeError(
+                f"too large for PutEvents: the entry is {size} bytes by AWS's entry-size "
+                f"formula and max_request_bytes is {self._max_request_bytes}; send a large "
+                "payload by reference (an S3 key, say) instead",
+                path="$.detail",
+                detail_type=shape.detail_type,
+            )
+        return Entry(index, event, payload, size)
+
+    # -- the transport --------------------------------------------------------------------
+
+    async def _client_now(self) -> EventBridgeClient:
+        client = self._client
+        loop = asyncio.get_running_loop()
+        if client is not None and loop is self._loop:
+            return client
+        if self._closed:
+            raise ConfigurationError("this TfsoEventBridgeClient client is closed")
+        if self._loop is not None and loop is not self._loop:
+            raise ConfigurationError(
+                "this TfsoEventBridgeClient belongs to the event loop that first used it; "
+                "create one client per event loop (or use tfso_events.sync)"
+            )
+        async with self._opening:
+            if self._client is None:
+                self._client = await self._open()
+                self._loop = loop
+            return self._client
+
+    async def _open(self) -> EventBridgeClient:
+        import aioboto3
+        from aiobotocore.config import AioConfig
+
+        session = self._session or aioboto3.Session()
+        config = AioConfig(
+            retries={"mode": "standard"},
+            max_pool_connections=max(self._max_concurrency, 10),
+            # Entries are built and checked here; botocore's second check of every
+            # parameter costs CPU on each call and finds nothing.
+            parameter_validation=False,
+        )
+        stack = contextlib.AsyncExitStack()
+        try:
+            client = await stack.enter_async_context(
+                session.client(
+                    "events",
+                    region_name=self._region_name,
+                    endpoint_url=self._endpoint_url,
+                    config=config,
+                )
+            )
+        except BaseException:
+            await stack.aclose()
+            raise
+        self._stack = stack
+        log.debug(
+            "opened an EventBridge client (region %s, endpoint %s)",
+            client.meta.region_name,
+            client.meta.endpoint_url,
+        )
+        return client
+
+    async def _send(
+        self, entries: Sequence[Entry[PutEventsRequestEntryTypeDef]]
+    ) -> Sequence[Outcome]:
+        try:
+            client = await self._client_now()
+            response = await client.put_events(Entries=[entry.payload for entry in entries])
+        except TfsoEventsError:
+            raise
+        except Exception as exc:
+            error = _call_error(exc, self)
+            if isinstance(error, RetryableCallError):
+                log.debug("PutEvents call failed, will retry: %s", error)
+                raise error from None
+            code = getattr(error, "code", None) or type(exc).__name__
+            return [Rejected(error, code)] * len(entries)
+        answers = response.get("Entries", [])
+        if len(answers) != len(entries):
+            # EventBridge answers every entry in order; anything else cannot be mapped
+            # back, and resending could duplicate the accepted ones: report, don't retry.
+            error = DeliveryError(
+                f"PutEvents answered {len(answers)} results for {len(entries)} entries",
+                code="MalformedResponse",
+            )
+            return [Rejected(error, "MalformedResponse")] * len(entries)
+        if response.get("FailedEntryCount"):
+            return [_entry_outcome(e, a) for e, a in zip(entries, answers, strict=True)]
+        return [Accepted(answer.get("EventId", "")) for answer in answers]
+
+
+def _entry_outcome(
+    entry: Entry[PutEventsRequestEntryTypeDef], answer: PutEventsResultEntryTypeDef
+) -> Outcome:
+    """One entry's result of a ``PutEvents`` call."""
+    event_id = answer.get("EventId")
+    if event_id:
+        return Accepted(event_id)
+    code = answer.get("ErrorCode") or "UnknownError"
+    message = answer.get("ErrorMessage") or "no message"
+    if code in _RETRYABLE_ENTRY_CODES:
+        return Retry(code, message)
+    detail_type = entry.event.detail_type
+    bus = entry.payload.get("EventBusName", "default")
+    hint = ""
+    if code == "AccessDeniedException":
+        hint = f"; the credentials need events:PutEvents on the bus {bus}"
+    error = DeliveryError(
+        f"EventBridge refused {detail_type} for bus {bus} ({code}): {message}{hint}",
+        code=code,
+        attempts=entry.attempts,
+    )
+    return Rejected(error, code)
+
+
+def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsError:
+    """Translate an error of a whole ``PutEvents`` call (or of opening the AWS client):
+    the one place botocore's exceptions are read.
+
+    :class:`RetryableCallError` for throttling, 5xx and connection errors;
+    :class:`AuthenticationError` / :class:`ConfigurationError` for credentials, region
+    and permissions, saying how to fix it; :class:`DeliveryError` for the rest. Messages
+    are botocore's, which name endpoints and codes but never credentials.
+    """
+    from botocore import exceptions as bx
+
+    if isinstance(exc, bx.ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code") or "UnknownError")
+        message = str(error.get("Message") or exc)
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in _THROTTLED_CALL_CODES or status == 429 or status >= 500:
+            return RetryableCallError(code, message)
+        if code in _AUTH_CALL_CODES or status in (401, 403):
+            return AuthenticationError(
+                f"EventBridge refused the credentials ({code}: {message}); check that the "
+                "process runs with the intended AWS credentials and that its role may call "
+                f"events:PutEvents on {client._bus_hint()}"
+            )
+        if code == "ResourceNotFoundException":
+            return DeliveryError(
+                f"{message} ({code}); check event_bus_name and region: the bus must exist "
+                f"in the client's region ({client._bus_hint()})",
+                code=code,
+            )
+        return DeliveryError(f"EventBridge refused the call ({code}): {message}", code=code)
+    if isinstance(exc, bx.NoRegionError):
+        return ConfigurationError(
+            "no AWS region configured: pass region_name= or set AWS_REGION (or AWS_DEFAULT_REGION)"
+        )
+    if isinstance(
+        exc,
+        bx.NoCredentialsError
+        | bx.PartialCredentialsError
+        | bx.CredentialRetrievalError
+        | bx.NoAuthTokenError
+        | bx.TokenRetrievalError,
+    ):
+        return ConfigurationError(f"no usable AWS credentials ({exc}); {_CREDENTIALS_HINT}")
+    if isinstance(exc, bx.ProfileNotFound | bx.ConfigParseError | bx.InvalidRegionError):
+        return ConfigurationError(f"the AWS configuration is not usable: {exc}")
+    if isinstance(exc, bx.ConnectionError | bx.HTTPClientError):
+        return RetryableCallError("connection_error", f"{type(exc).__name__}: {exc}")
+    if isinstance(exc, bx.BotoCoreError):
+        return DeliveryError(f"PutEvents failed: {exc}", code=type(exc).__name__)
+    raise exc
