@@ -24,11 +24,14 @@ from typing import IO, Any, Protocol
 
 from tfso_events._cli_console import Progress
 from tfso_events._cli_records import STDIN, Record, RecordFile, failed_record, to_event
-from tfso_events.errors import ConfigurationError, EventValidationError
+from tfso_events.errors import AuthenticationError, ConfigurationError, EventValidationError
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._batching import BatchResult, PublishFailure, RetryPolicy
 
 __all__ = ["run_publish"]
+
+#: Errors that will fail every later event too: stop rather than go through the file.
+_HOPELESS = (AuthenticationError, ConfigurationError)
 
 #: Failures printed one per line when they also go to --failed-out; the rest are counted.
 _SHOWN = 20
@@ -66,6 +69,9 @@ class _Tally:
     last_line: int = 0
     in_flight: list[_Item] = field(default_factory=list)
     shown: int = 0
+    #: Set when the file was not read to the end: "interrupted" or "stopped", and why.
+    stopped: str | None = None
+    why: str = ""
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -79,21 +85,9 @@ def run_publish(args: argparse.Namespace) -> int:
     try:
         records = RecordFile(args.file)
     except OSError as exc:
-        print(
-            f"tfso-events publish: cannot read {args.file}: {exc.strerror or exc}", file=sys.stderr
-        )
-        return 2
+        return _usage(f"cannot read {args.file}: {exc.strerror or exc}")
     with records:
-        try:
-            failed_out = open(args.failed_out, "wb") if args.failed_out else None  # noqa: SIM115
-        except OSError as exc:
-            print(
-                f"tfso-events publish: cannot write {args.failed_out}: {exc.strerror or exc}",
-                file=sys.stderr,
-            )
-            return 2
-        with failed_out or contextlib.nullcontext():
-            return asyncio.run(_main(args, records, failed_out))
+        return asyncio.run(_main(args, records))
 
 
 def _usage(message: str) -> int:
@@ -108,38 +102,55 @@ def _same_file(a: str, b: str) -> bool:
         return False
 
 
-async def _main(args: argparse.Namespace, records: RecordFile, failed_out: IO[bytes] | None) -> int:
+async def _main(args: argparse.Namespace, records: RecordFile) -> int:
     try:
         client, target = _client(args)
     except ConfigurationError as exc:
-        print(f"tfso-events publish: {exc}", file=sys.stderr)
-        return 2
-    tally = _Tally()
-    started = time.monotonic()
-    interrupted = False
+        return _usage(str(exc))
     try:
-        with Progress(f"publish via {args.via}", total=records.size) as progress:
-            work = asyncio.ensure_future(
-                _publish_all(args, client, iter(records), tally, failed_out, progress)
-            )
-            with _cancel_on_signals(work):
-                await asyncio.wait({work})
-            if work.cancelled():
-                interrupted = True
-            else:
-                work.result()  # a configuration error or a bug: raise it
-    except ConfigurationError as exc:
-        print(f"tfso-events publish: {exc}", file=sys.stderr)
-        return 2
+        with contextlib.ExitStack() as files:
+            failed_out: IO[bytes] | None = None
+            if args.failed_out:
+                try:
+                    # ASYNC230: one blocking open(), before anything is in flight
+                    failed_out = files.enter_context(open(args.failed_out, "wb"))  # noqa: ASYNC230
+                except OSError as exc:
+                    return _usage(f"cannot write {args.failed_out}: {exc.strerror or exc}")
+            return await _run(args, client, target, records, failed_out)
     finally:
         await client.aclose()
-    elapsed = time.monotonic() - started
-    if interrupted:
+
+
+async def _run(
+    args: argparse.Namespace,
+    client: _Publisher,
+    target: str,
+    records: RecordFile,
+    failed_out: IO[bytes] | None,
+) -> int:
+    tally = _Tally()
+    started = time.monotonic()
+    with Progress(f"publish via {args.via}", total=records.size) as progress:
+        work = asyncio.ensure_future(
+            _publish_all(args, client, iter(records), tally, failed_out, progress)
+        )
+        with _cancel_on_signals(work):
+            await asyncio.wait({work})
+    error = None if work.cancelled() else work.exception()
+    if isinstance(error, ConfigurationError):  # e.g. the client refused to open
+        return _usage(str(error))
+    if work.cancelled():
+        tally.stopped = "interrupted"
+    elif error is not None:
+        tally.stopped, tally.why = "stopped", f"by an unexpected {type(error).__name__}"
+    if tally.stopped:
         _unconfirmed(tally, failed_out)
-    _summary(args, tally, target, elapsed, interrupted=interrupted)
-    if interrupted:
+    _summary(args, tally, target, time.monotonic() - started)
+    if error is not None:
+        raise error  # a bug: what was sent is reported above, and now the traceback
+    if work.cancelled():
         return 130
-    return 1 if tally.failed or tally.invalid else 0
+    return 1 if tally.failed or tally.invalid or tally.stopped else 0
 
 
 def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
@@ -241,6 +252,8 @@ async def _publish_all(
             await _send(client, batch, tally, failed_out)
             batch = []
             _progress(progress, tally)
+            if tally.stopped:
+                return
     if batch:
         await _send(client, batch, tally, failed_out)
     _progress(progress, tally)
@@ -256,12 +269,22 @@ async def _send(
     client: _Publisher, items: list[_Item], tally: _Tally, failed_out: IO[bytes] | None
 ) -> None:
     tally.in_flight = items
-    await _publish_many(client, items, tally, failed_out)
+    errors: list[Exception] = []
+    await _publish_many(client, items, tally, failed_out, errors)
     tally.in_flight = []
+    if len(errors) == len(items) and all(isinstance(e, _HOPELESS) for e in errors):
+        # Every event refused for the credentials or the setup: the next batch would be
+        # too, and would only hammer Auth0. Stop; the rest of the file is left unread.
+        tally.stopped = "stopped"
+        tally.why = f"every event of the last batch failed ({errors[-1]})"
 
 
 async def _publish_many(
-    client: _Publisher, items: Sequence[_Item], tally: _Tally, failed_out: IO[bytes] | None
+    client: _Publisher,
+    items: Sequence[_Item],
+    tally: _Tally,
+    failed_out: IO[bytes] | None,
+    errors: list[Exception],
 ) -> None:
     try:
         result: BatchResult = await client.publish_many(
@@ -277,13 +300,14 @@ async def _publish_many(
             _report(tally, failed_out, item.record, f"invalid: {_problem(exc)}")
             return
         middle = len(items) // 2
-        await _publish_many(client, items[:middle], tally, failed_out)
-        await _publish_many(client, items[middle:], tally, failed_out)
+        await _publish_many(client, items[:middle], tally, failed_out, errors)
+        await _publish_many(client, items[middle:], tally, failed_out, errors)
         return
     for item, outcome in zip(items, result.results, strict=True):
         item.done = True
         if isinstance(outcome, PublishFailure):
             tally.failed += 1
+            errors.append(outcome.error)
             _report(tally, failed_out, item.record, f"failed: {outcome.reason}")
         else:
             tally.sent += 1
@@ -310,8 +334,8 @@ def _report(tally: _Tally, failed_out: IO[bytes] | None, record: Record, reason:
 
 
 def _unconfirmed(tally: _Tally, failed_out: IO[bytes] | None) -> None:
-    """After an interruption: the batch in flight has no confirmed outcome. Those
-    records may or may not have arrived; they go to --failed-out so none is lost."""
+    """After a stop: the batch in flight has no confirmed outcome. Those records may or
+    may not have arrived; they go to --failed-out so none is lost."""
     left = [item for item in tally.in_flight if not item.done]
     if failed_out is not None:
         for item in left:
@@ -322,14 +346,7 @@ def _unconfirmed(tally: _Tally, failed_out: IO[bytes] | None) -> None:
     tally.in_flight = left
 
 
-def _summary(
-    args: argparse.Namespace,
-    tally: _Tally,
-    target: str,
-    elapsed: float,
-    *,
-    interrupted: bool,
-) -> None:
+def _summary(args: argparse.Namespace, tally: _Tally, target: str, elapsed: float) -> None:
     rate = tally.sent / elapsed if elapsed > 0 else 0.0
     name = "<stdin>" if args.file == STDIN else args.file
     counts = (
@@ -337,17 +354,22 @@ def _summary(
         f"{tally.read} records from {name} via {target} in {elapsed:.1f} s "
         f"({rate:.0f} events/s)"
     )
-    if interrupted:
+    if tally.stopped:
         unconfirmed = len(tally.in_flight)
+        in_flight = (
+            f"; {unconfirmed} in flight unconfirmed (they may have arrived)"
+            + (", written to " + args.failed_out if args.failed_out else "")
+            if unconfirmed
+            else ""
+        )
+        why = f", {tally.why}" if tally.why else ""
         print(
-            f"publish: interrupted after line {tally.last_line}: {counts}; "
-            f"{unconfirmed} in flight unconfirmed (they may have arrived)"
-            + (f", written to {args.failed_out}" if args.failed_out and unconfirmed else "")
-            + f"; lines after {tally.last_line} were not read"
+            f"publish: {tally.stopped} after line {tally.last_line}{why}: {counts}{in_flight}; "
+            f"lines after {tally.last_line} were not read"
         )
     else:
         print(f"publish: {counts}")
-    bad = tally.failed + tally.invalid + (len(tally.in_flight) if interrupted else 0)
+    bad = tally.failed + tally.invalid + len(tally.in_flight)
     if args.failed_out and bad:
         note = " (lines that are not JSON are only listed above)" if tally.not_json else ""
         print(

@@ -159,6 +159,28 @@ async def test_an_event_over_the_putevents_size_limit_is_invalid_alone(
     assert "4 sent, 0 failed, 1 invalid of 5 records" in done.out
 
 
+async def test_refused_credentials_stop_after_one_batch(hub: LocalHub, tmp_path: Path) -> None:
+    """When Auth0 refuses the credentials for a whole batch, publish stops there instead
+    of going through the file: exit 1, that batch in --failed-out, the rest unread, and
+    the secret nowhere in the output."""
+    path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in _names("a", 30)])
+    failed = tmp_path / "failed.ndjson"
+    done = await run(
+        "publish", str(path), *_target(hub, "api"), "--batch-size", "10",
+        "--client-id", "local-client", "--client-secret", "not-the-secret",
+        "--failed-out", str(failed),
+    )  # fmt: skip
+    assert done.code == 1
+    assert hub.count() == 0
+    assert done.out.startswith(
+        "publish: stopped after line 10, every event of the last batch failed ("
+    )
+    assert "lines after 10 were not read" in done.out
+    assert [first_name(r) for r in read_ndjson(failed)] == _names("a", 10)
+    assert hub.token_attempts <= 10
+    assert "not-the-secret" not in done.out + done.err + failed.read_text()
+
+
 async def test_without_failed_out_every_failure_is_printed(hub: LocalHub, tmp_path: Path) -> None:
     """Without --failed-out, each failed record is printed with its line and reason."""
     hub.faults.error_rate = 1.0
