@@ -16,7 +16,7 @@ import pytest
 from tfso_events import ConfigurationError, EventValidationError, PublishError
 from tfso_events.examples import sample_events
 from tfso_events.local import LocalHub
-from tfso_events.sync import TfsoEventApiClient
+from tfso_events.sync import TfsoEventApiClient, TfsoEventBridgeClient
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ SCRIPT = """
 import sys, warnings
 warnings.simplefilter("error")
 from tfso_events.examples import sample_events
-from tfso_events.sync import TfsoEventApiClient
+from tfso_events.sync import TfsoEventApiClient, TfsoEventBridgeClient
 
 url = sys.argv[1]
 client = TfsoEventApiClient("local", "local-client", "local-secret", api_url=url,
@@ -152,3 +152,26 @@ def test_plain_script_exits_cleanly(threaded_hub: LocalHub, ending: str) -> None
     assert done.stderr == ""
     event_id = done.stdout.strip()
     assert [r.event_id for r in threaded_hub.received()] == [event_id]
+
+
+def test_eventbridge_facade_coalesces_from_threads(
+    threaded_hub: LocalHub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The blocking EventBridge client, shared by 8 threads, delivers every event once and
+    coalesces concurrent publishes into PutEvents calls of up to 10 entries."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    events = sample_events() * 20
+    with (
+        TfsoEventBridgeClient("dev", endpoint_url=threaded_hub.url) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
+        results = list(pool.map(client.publish, events))
+        batch = client.publish_many(sample_events())
+    assert batch.ok
+    assert len({r.event_id for r in results}) == len(events)
+    assert threaded_hub.count(via="eventbridge") == len(events) + len(sample_events())
+    # 8 threads keep up to 8 publishes pending: far fewer calls than events
+    assert threaded_hub.put_events_calls <= len(events) // 2
+    assert {r.event_bus_name for r in threaded_hub.received()} == {"tfso-bank-events"}
