@@ -172,6 +172,19 @@ async def test_1000_concurrent_publishes_use_at_most_100_calls(stub: PutEventsSt
     assert {r.index for r in results} == {0}
 
 
+async def test_coalesced_calls_respect_max_request_bytes(stub: PutEventsStub) -> None:
+    """Concurrent publishes of large events are gathered into calls under
+    max_request_bytes, and every one of them is delivered."""
+    events = [bank_event(first_name=f"{i:03d}" + "x" * 1000) for i in range(40)]
+    limit = 4 * (len(events[0].detail_json()) + 60)
+    async with client_for(stub, max_request_bytes=limit) as client:
+        results = await asyncio.gather(*(client.publish(event) for event in events))
+    assert all(call.size <= limit for call in stub.calls)
+    assert max(len(call.entries) for call in stub.calls) == 4
+    assert len({r.event_id for r in results}) == 40
+    assert sorted(first_name(e)[:3] for _i, e in stub.accepted) == [f"{i:03d}" for i in range(40)]
+
+
 async def test_coalesced_callers_get_their_own_errors(stub: PutEventsStub) -> None:
     """In one shared call, a refused entry raises DeliveryError (with the AWS code) for
     its own caller only; the others get their ids."""

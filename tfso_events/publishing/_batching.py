@@ -396,11 +396,11 @@ class Coalescer(Generic[P]):
         loop = asyncio.get_running_loop()
         future: asyncio.Future[PublishResult | PublishFailure] = loop.create_future()
         index, size = entry.index, entry.size
-        queue = self._queue
-        if queue and (
-            len(queue) >= self._max_entries or self._queued_bytes + size > self._max_bytes
+        if self._queue and (
+            len(self._queue) >= self._max_entries or self._queued_bytes + size > self._max_bytes
         ):
             self._flush()
+        queue = self._queue  # after any flush: a flushed list belongs to its batch
         queue.append((entry, future))
         self._queued_bytes += size
         if len(queue) >= self._max_entries:
@@ -446,6 +446,8 @@ class Coalescer(Generic[P]):
                 future.cancel()
             raise
         except Exception as exc:  # a transport bug: every caller hears of it
+            while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # deliver()'s task group wraps what one batch raised
             for _entry, future in batch:
                 if not future.done():
                     future.set_exception(exc)
