@@ -412,7 +412,11 @@ class Coalescer(Generic[P]):
                 else loop.call_soon(self._flush)
             )
         outcome = await future
-        return outcome if outcome.index == index else dataclasses.replace(outcome, index=index)
+        if outcome.index == index:
+            return outcome
+        if isinstance(outcome, PublishResult):  # (cheaper than dataclasses.replace)
+            return PublishResult(outcome.event_id, outcome.detail_type, outcome.attempts, index)
+        return dataclasses.replace(outcome, index=index)
 
     async def drain(self) -> None:
         """Send what is queued now and wait until every batch has finished."""
