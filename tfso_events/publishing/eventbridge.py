@@ -512,9 +512,10 @@ class TfsoEventBridgeClient:
                 code="MalformedResponse",
             )
             return [Rejected(error, "MalformedResponse")] * len(entries)
-        if response.get("FailedEntryCount"):
-            return [_entry_outcome(e, a) for e, a in zip(entries, answers, strict=True)]
-        return [Accepted(answer.get("EventId", "")) for answer in answers]
+        return [
+            Accepted(answer["EventId"]) if "EventId" in answer else _entry_outcome(entry, answer)
+            for entry, answer in zip(entries, answers, strict=True)
+        ]
 
 
 def _user_agent() -> str:
