@@ -1,0 +1,24 @@
+"""Run every benchmark in turn: ``python -m benchmarks`` (what ``make bench`` does).
+
+Each prints its own table of figures and ratios; see each module's docstring for what it
+measures and docs/performance.md for the recorded figures. The 100k-example fuzz run is
+separate (``python -m benchmarks.bench_fuzz``): it checks robustness, not speed.
+"""
+
+from __future__ import annotations
+
+from benchmarks import bench_api, bench_eventbridge, bench_models
+
+
+def main() -> None:
+    for name, run in (
+        ("bench_models", bench_models.main),
+        ("bench_eventbridge", bench_eventbridge.main),
+        ("bench_api", bench_api.main),
+    ):
+        print(f"\n==== {name} ====\n", flush=True)
+        run()
+
+
+if __name__ == "__main__":
+    main()
