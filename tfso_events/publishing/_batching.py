@@ -280,7 +280,7 @@ async def deliver(
                         retry_after = max(retry_after or 0.0, answer.retry_after)
                 elif isinstance(answer, Retry):
                     error = DeliveryError(
-                        f"gave up after {entry.attempts} attempts: {answer.message}",
+                        f"gave up after {_tries(entry.attempts)}: {answer.message}",
                         code=answer.code,
                         attempts=entry.attempts,
                     )
@@ -295,11 +295,19 @@ async def deliver(
             if pending:
                 await sleep(policy.delay(max(e.attempts for e in pending), retry_after))
 
+    work = [batch for batch in batches if batch]
+    if len(work) == 1:
+        # One batch (a single publish()): run it here, without a task group and a task.
+        await run(work[0])
+        return outcomes
     async with asyncio.TaskGroup() as group:
-        for batch in batches:
-            if batch:
-                group.create_task(run(batch))
+        for batch in work:
+            group.create_task(run(batch))
     return outcomes
+
+
+def _tries(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
 
 
 # -- shaping batches: chunking and coalescing --------------------------------------------
