@@ -14,7 +14,13 @@ from typing import Any, Union
 import msgspec
 
 from tfso_events.errors import EventValidationError, UnknownEventTypeError
-from tfso_events.models._base import RawEvent, TfsoEvent, UnknownEvent, decode_error
+from tfso_events.models._base import (
+    RawEvent,
+    TfsoEvent,
+    UnknownEvent,
+    decode_error,
+    unreadable,
+)
 from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event
 from tfso_events.models.bank_transaction_deleted_v1 import BankTransactionDeletedV1Event
@@ -95,13 +101,23 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
         return _DECODER.decode(raw)  # type: ignore[arg-type]
     except msgspec.DecodeError as exc:
         error = exc
+    except (UnicodeError, RecursionError) as exc:
+        raise unreadable(exc, None) from None
+    except TypeError:
+        if is_mapping or isinstance(raw, bytes | str | bytearray | memoryview):
+            raise
+        # Lambda hands a handler any JSON value it was invoked with, not only objects.
+        raise EventValidationError(
+            f"expected an EventBridge envelope (a JSON object), got {type(raw).__name__}",
+            path="$",
+        ) from None
     # Slow path: is it an unknown detail-type, or a bad payload of a known one?
     try:
         if is_mapping:
             head = msgspec.convert(raw, _Head)
         else:
             head = _HEAD_DECODER.decode(typing.cast(bytes, raw))
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeError, RecursionError):
         raise decode_error(error, None) from None
     if head.detail_type in _BY_DETAIL_TYPE:
         raise decode_error(error, head.detail_type) from None
@@ -113,6 +129,8 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
         return _UNKNOWN_DECODER.decode(typing.cast(bytes, raw))
     except msgspec.DecodeError as exc:
         raise decode_error(exc, head.detail_type) from None
+    except (UnicodeError, RecursionError) as exc:
+        raise unreadable(exc, head.detail_type) from None
 
 
 def event_pattern(*event_classes: type[TfsoEvent]) -> dict[str, list[str]]:

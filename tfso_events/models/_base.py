@@ -124,8 +124,12 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             data = _ENCODER.encode(detail)
         except (TypeError, ValueError, OverflowError) as exc:
             raise _unencodable(detail, exc, self.detail_type) from None
+        except RecursionError as exc:
+            raise unreadable(exc, self.detail_type) from None
         try:
             codec.decoder.decode(data)
+        except RecursionError as exc:
+            raise unreadable(exc, self.detail_type) from None
         except msgspec.DecodeError as exc:
             raise _non_finite(detail, self.detail_type) or decode_error(
                 exc, self.detail_type
@@ -165,6 +169,8 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             return typing.cast(Self, decoder.decode(raw))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
+        except (UnicodeError, RecursionError) as exc:
+            raise unreadable(exc, cls.detail_type) from None
 
     @classmethod
     def parse_detail(cls, raw: RawEvent) -> EventDetail:
@@ -176,6 +182,8 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             return typing.cast(EventDetail, codec.decoder.decode(raw))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
+        except (UnicodeError, RecursionError) as exc:
+            raise unreadable(exc, cls.detail_type) from None
 
 
 class UnknownEvent(_Envelope):
@@ -290,6 +298,17 @@ def decode_error(
     if prefix:
         path = prefix + path[1:]
     return EventValidationError(reason, path=path, detail_type=detail_type)
+
+
+def unreadable(exc: Exception, detail_type: str | None) -> EventValidationError:
+    """Translate what msgspec raises outside :class:`msgspec.DecodeError` (JSON nested
+    past the recursion limit, invalid UTF-8 in a string) into
+    :class:`EventValidationError` at ``$``."""
+    if isinstance(exc, RecursionError):
+        reason = "the document is nested too deeply (past the JSON decoder's depth limit)"
+    else:
+        reason = f"the document is not valid UTF-8 ({exc})"
+    return EventValidationError(reason, path="$", detail_type=detail_type)
 
 
 def _walk(value: object, path: str) -> typing.Iterator[tuple[str, object]]:
