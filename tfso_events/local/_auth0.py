@@ -48,7 +48,7 @@ async def _params(request: web.Request) -> dict[str, str]:
         body = await read_body(request)
         try:
             raw = _PARAMS_DECODER.decode(body)
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             raise GrantError(
                 400, "invalid_request", "the body is not a JSON object of parameters"
             ) from None

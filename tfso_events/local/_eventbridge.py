@@ -162,7 +162,7 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
             call = _REQUEST_DECODER.decode(raw)
         except msgspec.ValidationError as exc:
             return _aws_error(400, "SerializationException", f"not a PutEvents request: {exc}")
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             return _aws_error(400, "SerializationException", "the body is not valid JSON")
         count = len(call.entries)
         if not 1 <= count <= 10:

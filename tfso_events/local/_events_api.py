@@ -106,7 +106,7 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
                 f"the body must be {{source, detailType, detail}}: {reason}",
                 path=path.rstrip("`"),
             )
-        except (msgspec.DecodeError, RecursionError):
+        except (msgspec.DecodeError, UnicodeError, RecursionError):
             return _error(400, "invalid_json", "the body is not valid JSON", path="$")
 
         try:
