@@ -375,6 +375,8 @@ class TfsoEventApiClient:
         if 200 <= status < 300:
             return Accepted(answer.event_id or answer.id or "")
         message = answer.message or answer.error or f"HTTP {status}"
+        # A careless API or proxy may quote the Authorization header back: never repeat it.
+        message = message.replace(token.value, "***")
         code = f"http_{status}"
         if status in (408, 429) or status >= 500:
             raise RetryableCallError(code, message, retry_after)
