@@ -85,10 +85,10 @@ async def test_missing_credentials_say_how_to_fix(monkeypatch: pytest.MonkeyPatc
 
 async def test_missing_region_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
     """No region anywhere: publish raises ConfigurationError naming region_name and
-    AWS_REGION."""
+    AWS_DEFAULT_REGION (botocore does not read AWS_REGION)."""
     monkeypatch.delenv("AWS_DEFAULT_REGION")
     async with TfsoEventBridgeClient("dev") as client:
-        with pytest.raises(ConfigurationError, match=r"region_name=.*AWS_REGION"):
+        with pytest.raises(ConfigurationError, match=r"region_name=.*AWS_DEFAULT_REGION"):
             await client.publish(bank_event())
 
 

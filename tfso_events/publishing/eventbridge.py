@@ -35,8 +35,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from typing import TYPE_CHECKING, NamedTuple, cast
 
 from tfso_events.environments import amzn_trace_id, validate_bus_environment
 from tfso_events.errors import (
@@ -325,6 +325,7 @@ class TfsoEventBridgeClient:
             return BatchResult.of(())
         batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=self._max_request_bytes)
         async with self._activity():
+            await self._connect()
             outcomes = await deliver(batches, self._send, policy=self._retry, semaphore=self._slots)
         result = BatchResult.of([outcomes[index] for index in range(len(entries))])
         return result.raise_on_failure() if raise_on_error else result
@@ -451,6 +452,17 @@ class TfsoEventBridgeClient:
                 self._loop = loop
             return self._client
 
+    async def _connect(self) -> None:
+        """Open the AWS client now, so that what stops every call (no region, no
+        credentials, a broken profile) is raised to the caller as the
+        :class:`~tfso_events.ConfigurationError` it is, not as one failure per event."""
+        try:
+            await self._client_now()
+        except TfsoEventsError:
+            raise
+        except Exception as exc:
+            raise _call_error(exc, self) from None
+
     async def _open(self) -> EventBridgeClient:
         import aioboto3
         from aiobotocore.config import AioConfig
@@ -477,6 +489,12 @@ class TfsoEventBridgeClient:
                     config=config,
                 )
             )
+            # The client resolved credentials when it was created (the AWS credential
+            # chain); without any, every call would fail signing: say so now.
+            # (aioboto3 hands back aiobotocore's coroutine; its type stubs say otherwise.)
+            credentials = session.get_credentials()
+            if await cast("Awaitable[object]", credentials) is None:
+                raise ConfigurationError(f"no AWS credentials found; {_CREDENTIALS_HINT}")
         except BaseException:
             await stack.aclose()
             raise
@@ -589,7 +607,9 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
         return DeliveryError(f"EventBridge refused the call ({code}): {message}", code=code)
     if isinstance(exc, bx.NoRegionError):
         return ConfigurationError(
-            "no AWS region configured: pass region_name= or set AWS_REGION (or AWS_DEFAULT_REGION)"
+            # botocore reads AWS_DEFAULT_REGION; AWS_REGION alone is not enough for it.
+            "no AWS region configured: pass region_name= or set AWS_DEFAULT_REGION (or a "
+            "region in the AWS profile)"
         )
     if isinstance(
         exc,
