@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
@@ -22,3 +22,15 @@ async def hub() -> AsyncIterator[LocalHub]:
 
     async with LocalHub(seed=0) as started:
         yield started
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_secret_in_any_log() -> Iterator[None]:
+    """Suite-wide: every log record of the run (the ``tfso_events`` loggers at DEBUG) is
+    checked for a client secret or an access token; any leak fails the run at the end,
+    naming the test and logger (tests/reliability/leaks.py)."""
+    from tests.reliability.leaks import watch_logs
+
+    with watch_logs() as watch:
+        yield
+    assert not watch.leaks, watch.report()
