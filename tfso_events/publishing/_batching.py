@@ -361,8 +361,9 @@ class Coalescer(Generic[P]):
     coalescer never has more sends in flight than its owner allows.
 
     A caller cancelled before its batch leaves is taken out of it; one cancelled after
-    leaves the batch going (its entry may still be delivered). :meth:`drain` sends what
-    is queued and waits for every batch in flight.
+    leaves the batch going (its entry may still be delivered), unless every caller of
+    the batch is cancelled, which stops the batch and its retries. :meth:`drain` sends
+    what is queued and waits for every batch in flight.
     """
 
     def __init__(
@@ -442,6 +443,16 @@ class Coalescer(Generic[P]):
             task = asyncio.get_running_loop().create_task(self._run(live))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
+            futures = [future for _entry, future in live]
+
+            def abandoned(_: object) -> None:
+                # Nobody waits for this batch any more: stop it rather than retry
+                # (and hold aclose() up) for callers that are gone.
+                if all(future.cancelled() for future in futures):
+                    task.cancel()
+
+            for future in futures:
+                future.add_done_callback(abandoned)
 
     async def _run(self, batch: list[_Waiting[P]]) -> None:
         # Within a batch, entries are keyed by position; submit() restores each index.
