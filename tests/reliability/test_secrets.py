@@ -41,6 +41,7 @@ from tfso_events.local import LocalHub
 SECRET = watch_secret("rel-secret-0b5e9c")
 CLIENT = "rel-client"
 ONCE = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.002)
+SINGLE = RetryPolicy(max_attempts=1)
 
 
 def _jwt_like() -> str:
@@ -301,3 +302,85 @@ def test_leak_check_catches_a_leak() -> None:
     outer.__cause__ = KeyError(token)
     assert set(find_leaks(error_texts(outer))) == {f"token {token[:20]}..."}
     assert find_leaks(str(outer)) == []
+
+
+# -- EventBridge: AWS credentials ---------------------------------------------------------
+
+AWS_SECRET_KEY = watch_secret("rel-aws-secret-key-3f9d1c0b7a")
+AWS_SESSION_TOKEN = watch_secret("rel-aws-session-token-FwoGZXIvYXdzEJr")
+
+
+@pytest.fixture
+async def refusing_eventbridge() -> AsyncIterator[list[str]]:
+    """A PutEvents endpoint answering AWS's credential errors in turn (AccessDenied,
+    UnrecognizedClient, ExpiredToken); yields its URL."""
+    codes = itertools.cycle(
+        [
+            (400, "AccessDeniedException", "User: arn:aws:sts::111122223333:assumed-role/"
+             "app/i-1 is not authorized to perform: events:PutEvents"),
+            (400, "UnrecognizedClientException", "The security token included in the "
+             "request is invalid."),
+            (400, "ExpiredTokenException", "The security token included in the request "
+             "is expired"),
+        ]
+    )  # fmt: skip
+
+    async def put_events(request: web.Request) -> web.Response:
+        status, code, message = next(codes)
+        return web.json_response(
+            {"__type": code, "message": message},
+            status=status,
+            content_type="application/x-amz-json-1.1",
+        )
+
+    app = web.Application()
+    app.router.add_post("/", put_events)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    try:
+        yield [f"http://127.0.0.1:{runner.addresses[0][1]}"]
+    finally:
+        await runner.cleanup()
+
+
+async def test_eventbridge_credential_errors_show_no_aws_secret(
+    refusing_eventbridge: list[str], logs: LeakWatch
+) -> None:
+    """AccessDenied, an unrecognised and an expired session token (and a dead endpoint):
+    each error says what to fix and shows neither the secret access key nor the
+    session token the client signs with."""
+    import aioboto3
+
+    from tfso_events import TfsoEventBridgeClient
+
+    session = aioboto3.Session(
+        aws_access_key_id="AKIAREL0000000000000",
+        aws_secret_access_key=AWS_SECRET_KEY,
+        aws_session_token=AWS_SESSION_TOKEN,
+        region_name="eu-west-1",
+    )
+    (url,) = refusing_eventbridge
+    errors: list[BaseException] = []
+    async with TfsoEventBridgeClient("dev", endpoint_url=url, session=session) as client:
+        for n in range(3):
+            try:
+                await client.publish(marked("aws", n))
+            except AuthenticationError as exc:
+                errors.append(exc)
+        assert len(errors) == 3
+        assert "events:PutEvents" in str(errors[0])
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    async with TfsoEventBridgeClient("dev", endpoint_url=dead, session=session, retry=SINGLE) as c:
+        try:
+            await c.publish_many([marked("aws", 9)])
+        except PublishError as exc:
+            errors.append(exc)
+    assert len(errors) == 4
+    texts = repr(client) + repr(c)
+    for error in errors:
+        assert_nothing_leaks(error, logs, AWS_SECRET_KEY, [AWS_SESSION_TOKEN])
+    assert not find_leaks(texts, extra=[AWS_SECRET_KEY, AWS_SESSION_TOKEN])
