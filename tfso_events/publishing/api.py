@@ -332,34 +332,38 @@ class TfsoEventApiClient:
     async def _send(self, entries: Sequence[Entry[bytes]]) -> Sequence[Outcome]:
         (entry,) = entries
         scope = entry.event.module
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self._max_concurrency)
+        # Every waiter shares one fetch (and its failure) before queueing for a slot...
         token = await self._tokens.get_token(scope)
-        status, outcome = await self._post(entry, token)
-        if status == 401:
-            # The API refused a token we thought valid (revoked, keys rotated): drop it
-            # unless a newer one already replaced it, and try once more.
-            self._tokens.invalidate(token)
+        async with self._slots:
+            # ...and takes the token again once it has one (a cache hit), because a
+            # burst can queue longer than a token lives.
             token = await self._tokens.get_token(scope)
             status, outcome = await self._post(entry, token)
+            if status == 401:
+                # The API refused a token we thought valid (revoked, keys rotated): drop
+                # it unless a newer one already replaced it, and try once more.
+                self._tokens.invalidate(token)
+                token = await self._tokens.get_token(scope)
+                status, outcome = await self._post(entry, token)
         return [outcome]
 
     async def _post(self, entry: Entry[bytes], token: AccessToken) -> tuple[int, Outcome]:
         import aiohttp
 
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._max_concurrency)
         headers = {"Authorization": token.authorization, "Content-Type": "application/json"}
-        async with self._slots:
-            session = self._session_now()
-            try:
-                async with session.post(self._events_url, data=entry.payload, headers=headers) as r:
-                    body = await r.read()
-                    status = r.status
-                    retry_after = parse_retry_after({k.lower(): v for k, v in r.headers.items()})
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                # aiohttp's error text names the host, never our headers.
-                raise RetryableCallError(
-                    "connection_error", f"{type(exc).__name__} posting to {self._events_url}"
-                ) from None
+        session = self._session_now()
+        try:
+            async with session.post(self._events_url, data=entry.payload, headers=headers) as r:
+                body = await r.read()
+                status = r.status
+                retry_after = parse_retry_after({k.lower(): v for k, v in r.headers.items()})
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # aiohttp's error text names the host, never our headers.
+            raise RetryableCallError(
+                "connection_error", f"{type(exc).__name__} posting to {self._events_url}"
+            ) from None
         return status, self._outcome(entry, token, status, body, retry_after)
 
     def _outcome(
