@@ -195,3 +195,19 @@ async def test_soak_eventbridge_client_under_throttling_5xx_and_latency(
         print(f"\n{line}")
     assert faults.injected["throttle_rate"] > 0
     assert faults.injected["error_rate"] > 0
+
+
+async def test_tokens_do_not_expire_while_publishes_queue() -> None:
+    """A burst far larger than max_concurrency, with tokens shorter-lived than the
+    queue: each request takes its token when it gets a connection slot, not when it
+    starts queueing, so no token expires on the way (no 401, no failure)."""
+    async with LocalHub(seed=0, token_ttl=2, faults=Faults(latency=0.05)) as hub:
+        async with api_client(hub, max_concurrency=2) as client:
+            answers = await asyncio.gather(
+                *(client.publish(marked("queue", i)) for i in range(100)),
+                return_exceptions=True,
+            )
+        failures = [a for a in answers if not isinstance(a, PublishResult)]
+        assert failures == []
+        assert hub.api_requests == 100  # no request was refused (401) and resent
+        assert tally(hub, "queue").arrived == 100
