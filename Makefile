@@ -34,7 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
 soak: $(STAMP)
-	TFSO_SOAK=full $(BIN)/pytest -q -m slow tests/test_soak.py
+	TFSO_SOAK=full $(BIN)/pytest -q -m slow tests/reliability/test_soak.py
 
 docs: $(STAMP)
 	$(BIN)/tfso-events docs
