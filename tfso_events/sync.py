@@ -74,14 +74,20 @@ class _LoopThread:
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
 
-    def submit(self, coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
+    def schedule(self, coro: Coroutine[Any, Any, _T]) -> concurrent.futures.Future[_T]:
         if threading.current_thread() is self.thread:
             coro.close()
             raise RuntimeError(
                 "a tfso_events.sync client was called from its own event loop thread, which "
                 "would deadlock; in async code use the async client from tfso_events instead"
             )
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def submit(self, coro: Coroutine[Any, Any, _T], timeout: float | None = None) -> _T:
+        return self.wait(self.schedule(coro), timeout)
+
+    @staticmethod
+    def wait(future: concurrent.futures.Future[_T], timeout: float | None = None) -> _T:
         try:
             return future.result(timeout)
         except BaseException:
@@ -124,18 +130,23 @@ class _SyncPublisher(Generic[_C]):
             self._runner.stop()
             raise
         self._closed = False
+        self._lock = threading.Lock()
         self._finalizer = weakref.finalize(
             self, _shutdown, self._runner, self._client, EXIT_TIMEOUT
         )
 
     def _call(self, make: Callable[[], Awaitable[_T]]) -> _T:
-        if self._closed:
-            raise ConfigurationError("this client is closed; create a new one to publish")
-
         async def run() -> _T:
             return await make()
 
-        return self._runner.submit(run())
+        # Checked and scheduled under the lock close() takes: a call either lands on the
+        # loop before close() schedules aclose() (and is flushed, or refused by the async
+        # client as closed), or sees the facade closed. It never meets a stopped loop.
+        with self._lock:
+            if self._closed:
+                raise ConfigurationError("this client is closed; create a new one to publish")
+            future = self._runner.schedule(run())
+        return self._runner.wait(future)
 
     def publish(self, event: TfsoEvent) -> PublishResult:
         """Publish one event and block until it has an id (or raise why not)."""
@@ -154,9 +165,10 @@ class _SyncPublisher(Generic[_C]):
 
     def close(self) -> None:
         """Flush what is in flight, close connections and stop the background loop."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
         self._finalizer()
 
     def __enter__(self) -> Self:
