@@ -18,9 +18,10 @@ Pure Python, no I/O imports: importing it costs nothing at cold start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import random
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -304,6 +305,35 @@ async def deliver(
         for batch in work:
             group.create_task(run(batch))
     return outcomes
+
+
+class InFlight:
+    """Counts the publishes in flight on a client, so ``aclose()`` can wait for them."""
+
+    __slots__ = ("_count", "_idle")
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._idle: asyncio.Event | None = None  # made on first use, inside the loop
+
+    @contextlib.asynccontextmanager
+    async def track(self) -> AsyncIterator[None]:
+        """Count the body of the ``async with`` as one publish in flight."""
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._count += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._count -= 1
+            if not self._count:
+                self._idle.set()
+
+    async def wait_idle(self) -> None:
+        """Return once no publish is in flight."""
+        if self._count and self._idle is not None:
+            await self._idle.wait()
 
 
 def _tries(n: int) -> str:

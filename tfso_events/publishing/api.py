@@ -27,9 +27,8 @@ retry store it again.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -58,6 +57,7 @@ from tfso_events.publishing._batching import (
     Accepted,
     BatchResult,
     Entry,
+    InFlight,
     Outcome,
     PublishFailure,
     PublishResult,
@@ -166,8 +166,7 @@ class TfsoEventApiClient:
         )
         self._closing = False
         self._closed = False
-        self._active = 0
-        self._idle: asyncio.Event | None = None
+        self._in_flight = InFlight()
 
     # -- configuration ----------------------------------------------------------------
 
@@ -205,7 +204,7 @@ class TfsoEventApiClient:
         """
         self._check_open()
         entry = self._entry(0, event)
-        async with self._activity():
+        async with self._in_flight.track():
             outcomes = await deliver([[entry]], self._send, policy=self._retry, max_concurrency=1)
         outcome = outcomes[0]
         if isinstance(outcome, PublishFailure):
@@ -234,7 +233,7 @@ class TfsoEventApiClient:
                 raise
         if not entries:
             return BatchResult.of(())
-        async with self._activity():
+        async with self._in_flight.track():
             outcomes = await deliver(
                 ([entry] for entry in entries),
                 self._send,
@@ -252,8 +251,7 @@ class TfsoEventApiClient:
         if self._closing:
             return
         self._closing = True
-        if self._active and self._idle is not None:
-            await self._idle.wait()
+        await self._in_flight.wait_idle()
         self._closed = True
         await self._tokens.aclose()
         session, self._session = self._session, None
@@ -274,20 +272,6 @@ class TfsoEventApiClient:
                 "this TfsoEventApiClient is closed; create a new one (or publish inside "
                 "`async with`)"
             )
-
-    @contextlib.asynccontextmanager
-    async def _activity(self) -> AsyncIterator[None]:
-        """Count a publish in flight, so :meth:`aclose` can wait for it."""
-        if self._idle is None:
-            self._idle = asyncio.Event()
-        self._active += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._active -= 1
-            if not self._active:
-                self._idle.set()
 
     def _entry(self, index: int, event: TfsoEvent) -> Entry[bytes]:
         if not isinstance(event, TfsoEvent):

@@ -35,7 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, NamedTuple, cast
 
 from tfso_events.environments import amzn_trace_id, validate_bus_environment
@@ -54,6 +54,7 @@ from tfso_events.publishing._batching import (
     BatchResult,
     Coalescer,
     Entry,
+    InFlight,
     Outcome,
     PublishFailure,
     PublishResult,
@@ -230,8 +231,7 @@ class TfsoEventBridgeClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
         self._closed = False
-        self._active = 0
-        self._idle: asyncio.Event | None = None
+        self._in_flight = InFlight()
 
     # -- configuration ----------------------------------------------------------------
 
@@ -324,7 +324,7 @@ class TfsoEventBridgeClient:
         if not entries:
             return BatchResult.of(())
         batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=self._max_request_bytes)
-        async with self._activity():
+        async with self._in_flight.track():
             await self._connect()
             outcomes = await deliver(batches, self._send, policy=self._retry, semaphore=self._slots)
         result = BatchResult.of([outcomes[index] for index in range(len(entries))])
@@ -339,8 +339,7 @@ class TfsoEventBridgeClient:
             return
         self._closing = True
         await self._coalescer.drain()
-        if self._active and self._idle is not None:
-            await self._idle.wait()
+        await self._in_flight.wait_idle()
         self._closed = True
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
@@ -361,20 +360,6 @@ class TfsoEventBridgeClient:
                 "this TfsoEventBridgeClient client is closed; create a new one (or publish "
                 "inside `async with`)"
             )
-
-    @contextlib.asynccontextmanager
-    async def _activity(self) -> AsyncIterator[None]:
-        """Count a publish in flight, so :meth:`aclose` can wait for it."""
-        if self._idle is None:
-            self._idle = asyncio.Event()
-        self._active += 1
-        self._idle.clear()
-        try:
-            yield
-        finally:
-            self._active -= 1
-            if not self._active:
-                self._idle.set()
 
     def _shape(self, event: object) -> _Shape:
         """Check an event class against the PutEvents rules once and remember it."""
