@@ -57,7 +57,6 @@ from tfso_events.publishing._batching import (
     Accepted,
     BatchResult,
     Entry,
-    InFlight,
     Outcome,
     PublishFailure,
     PublishResult,
@@ -66,6 +65,7 @@ from tfso_events.publishing._batching import (
     RetryPolicy,
     deliver,
 )
+from tfso_events.publishing._lifecycle import PublisherLifecycle
 
 if TYPE_CHECKING:
     import aiohttp
@@ -102,7 +102,7 @@ def _answer(body: bytes) -> _Answer:
         return _Answer(message=body.decode("utf-8", "replace").strip()[:300] or None)
 
 
-class TfsoEventApiClient:
+class TfsoEventApiClient(PublisherLifecycle):
     """Publish events through the TFSO events API (``POST {api_url}/events``).
 
     ``environment`` is ``dev``, ``pre-prod``, ``prod`` or ``local`` (default
@@ -143,6 +143,7 @@ class TfsoEventApiClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
+        super().__init__()
         if max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be at least 1")
         self._environment: Environment = resolve_environment(
@@ -164,9 +165,6 @@ class TfsoEventApiClient:
             transport=self._post_token,
             timeout=timeout,
         )
-        self._closing = False
-        self._closed = False
-        self._in_flight = InFlight()
 
     # -- configuration ----------------------------------------------------------------
 
@@ -179,11 +177,6 @@ class TfsoEventApiClient:
     def tokens(self) -> TokenProvider:
         """The token provider (its ``requests_sent`` counts token endpoint requests)."""
         return self._tokens
-
-    @property
-    def closed(self) -> bool:
-        """``True`` once :meth:`aclose` has been called."""
-        return self._closing
 
     def __repr__(self) -> str:
         env = self._environment
@@ -245,33 +238,14 @@ class TfsoEventApiClient:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    async def aclose(self) -> None:
-        """Refuse new publishes, wait for those in flight, close the token provider and
-        the session this client created. Safe to call twice."""
-        if self._closing:
-            return
-        self._closing = True
-        await self._in_flight.wait_idle()
-        self._closed = True
+    async def _close_transport(self) -> None:
+        # aclose() (PublisherLifecycle): the token provider, then our own session.
         await self._tokens.aclose()
         session, self._session = self._session, None
         if session is not None and self._own_session:
             await session.close()
 
-    async def __aenter__(self) -> TfsoEventApiClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     # -- internals ----------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closing:
-            raise ConfigurationError(
-                "this TfsoEventApiClient is closed; create a new one (or publish inside "
-                "`async with`)"
-            )
 
     def _entry(self, index: int, event: TfsoEvent) -> Entry[bytes]:
         if not isinstance(event, TfsoEvent):

@@ -54,7 +54,6 @@ from tfso_events.publishing._batching import (
     BatchResult,
     Coalescer,
     Entry,
-    InFlight,
     Outcome,
     PublishFailure,
     PublishResult,
@@ -65,6 +64,7 @@ from tfso_events.publishing._batching import (
     chunk,
     deliver,
 )
+from tfso_events.publishing._lifecycle import PublisherLifecycle
 
 if TYPE_CHECKING:
     import aioboto3
@@ -151,7 +151,7 @@ class _Shape(NamedTuple):
     size: int  # bytes of Source and DetailType in AWS's entry-size formula
 
 
-class TfsoEventBridgeClient:
+class TfsoEventBridgeClient(PublisherLifecycle):
     """Publish events to the TFSO Event Hub with EventBridge ``PutEvents``.
 
     ``bus_environment`` is ``dev``, ``pre-prod`` or ``prod``; ``event_bus_name`` a bus
@@ -193,6 +193,7 @@ class TfsoEventBridgeClient:
         retry: RetryPolicy = DEFAULT_RETRY,
         linger: float = 0.0,
     ) -> None:
+        super().__init__()
         self._bus_environment = validate_bus_environment(bus_environment)
         if event_bus_name is not None and not event_bus_name.strip():
             raise ConfigurationError(
@@ -229,9 +230,6 @@ class TfsoEventBridgeClient:
         self._stack: contextlib.AsyncExitStack | None = None
         self._opening = asyncio.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing = False
-        self._closed = False
-        self._in_flight = InFlight()
 
     # -- configuration ----------------------------------------------------------------
 
@@ -249,11 +247,6 @@ class TfsoEventBridgeClient:
     def max_request_bytes(self) -> int:
         """The size limit of one ``PutEvents`` call (AWS's entry-size formula)."""
         return self._max_request_bytes
-
-    @property
-    def closed(self) -> bool:
-        """``True`` once :meth:`aclose` has been called."""
-        return self._closing
 
     def bus_for(self, event: TfsoEvent | type[TfsoEvent]) -> str:
         """The bus an event goes to: ``event_bus_name``, else ``tfso-{module}-events``."""
@@ -332,34 +325,17 @@ class TfsoEventBridgeClient:
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    async def aclose(self) -> None:
-        """Refuse new publishes, wait for those in flight (coalesced ones included) and
-        close the AWS client. Safe to call twice."""
-        if self._closing:
-            return
-        self._closing = True
+    async def _flush(self) -> None:
+        # aclose() (PublisherLifecycle) waits for coalesced publishes too.
         await self._coalescer.drain()
-        await self._in_flight.wait_idle()
-        self._closed = True
+
+    async def _close_transport(self) -> None:
         stack, self._stack, self._client = self._stack, None, None
         if stack is not None:
             await stack.aclose()
             log.debug("closed the EventBridge client")
 
-    async def __aenter__(self) -> TfsoEventBridgeClient:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()
-
     # -- entries ------------------------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closing:
-            raise ConfigurationError(
-                "this TfsoEventBridgeClient client is closed; create a new one (or publish "
-                "inside `async with`)"
-            )
 
     def _shape(self, event: object) -> _Shape:
         """Check an event class against the PutEvents rules once and remember it."""

@@ -1,0 +1,60 @@
+"""The open → closing → closed life both publishers share.
+
+A publisher refuses new work as soon as ``aclose()`` starts, waits for the publishes in
+flight (a subclass may flush more first, e.g. coalesced publishes), then closes its
+transport. Written once here; each client only says how to flush and how to close.
+"""
+
+from __future__ import annotations
+
+from typing import Self
+
+from tfso_events.errors import ConfigurationError
+from tfso_events.publishing._batching import InFlight
+
+__all__ = ["PublisherLifecycle"]
+
+
+class PublisherLifecycle:
+    """Base of both async publishers: ``closed``, ``aclose()`` and ``async with``."""
+
+    def __init__(self) -> None:
+        self._closing = False  # aclose() has started: new work is refused
+        self._closed = False  # the transport is (being) closed
+        self._in_flight = InFlight()
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`aclose` has been called."""
+        return self._closing
+
+    async def aclose(self) -> None:
+        """Refuse new publishes, wait for those in flight and close the connections this
+        client opened. Safe to call twice."""
+        if self._closing:
+            return
+        self._closing = True
+        await self._flush()
+        await self._in_flight.wait_idle()
+        self._closed = True
+        await self._close_transport()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _check_open(self) -> None:
+        if self._closing:
+            raise ConfigurationError(
+                f"this client is closed ({type(self).__name__}); create a new one (or "
+                "publish inside `async with`)"
+            )
+
+    async def _flush(self) -> None:
+        """Hand over work the client holds back (nothing by default)."""
+
+    async def _close_transport(self) -> None:
+        """Close sessions and clients; called once, after the last publish finished."""
+        raise NotImplementedError
