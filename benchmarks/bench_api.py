@@ -32,40 +32,15 @@ import json
 import platform
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
 import aiohttp
 
+from benchmarks._events import make_events
 from tfso_events import TfsoEvent, TfsoEventApiClient
 from tfso_events.environments import AUDIENCE
 from tfso_events.local import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LocalHub
-from tfso_events.models.bank_test_created_v1 import (
-    BankTestCreatedV1Content,
-    BankTestCreatedV1Detail,
-    BankTestCreatedV1Event,
-    BankTestCreatedV1FavoriteColor,
-)
 
 CONCURRENCY = 16
-
-
-def make_events(n: int) -> list[TfsoEvent]:
-    """``n`` distinct valid ``bank.test:created@v1`` events."""
-    when = datetime(2023, 7, 4, 8, 5, 58, tzinfo=UTC)
-    return [
-        BankTestCreatedV1Event(
-            detail=BankTestCreatedV1Detail(
-                content=BankTestCreatedV1Content(
-                    first_name=f"Karl{i}",
-                    last_name="Marx",
-                    registration_date=when,
-                    favorite_color=BankTestCreatedV1FavoriteColor.Red,
-                    age=30,
-                )
-            )
-        )
-        for i in range(n)
-    ]
 
 
 def _client(url: str) -> TfsoEventApiClient:

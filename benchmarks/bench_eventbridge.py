@@ -42,7 +42,6 @@ import sys
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import aioboto3
@@ -50,35 +49,11 @@ import aiobotocore
 import botocore
 from aiobotocore.config import AioConfig
 
+from benchmarks._events import make_events
 from tfso_events import TfsoEvent, TfsoEventBridgeClient
-from tfso_events.models.bank_test_created_v1 import (
-    BankTestCreatedV1Content,
-    BankTestCreatedV1Detail,
-    BankTestCreatedV1Event,
-    BankTestCreatedV1FavoriteColor,
-)
 
 CONCURRENCY = 16
 REGION = "eu-west-1"
-
-
-def make_events(n: int) -> list[TfsoEvent]:
-    """``n`` distinct valid ``bank.test:created@v1`` events (~250 bytes of detail)."""
-    when = datetime(2023, 7, 4, 8, 5, 58, tzinfo=UTC)
-    return [
-        BankTestCreatedV1Event(
-            detail=BankTestCreatedV1Detail(
-                content=BankTestCreatedV1Content(
-                    first_name=f"Karl{i}",
-                    last_name="Marx",
-                    registration_date=when,
-                    favorite_color=BankTestCreatedV1FavoriteColor.Red,
-                    age=30,
-                )
-            )
-        )
-        for i in range(n)
-    ]
 
 
 def _session() -> aioboto3.Session:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
     from tfso_events.local import LocalHub
+
+#: ``await serve(app)`` starts an aiohttp app on a free loopback port and returns its URL.
+Serve = Callable[..., Awaitable[str]]
 
 
 @pytest.fixture
@@ -22,6 +27,29 @@ async def hub() -> AsyncIterator[LocalHub]:
 
     async with LocalHub(seed=0) as started:
         yield started
+
+
+@pytest.fixture
+async def serve() -> AsyncIterator[Serve]:
+    """Serve small aiohttp stubs (fault injection, recording) on 127.0.0.1: ``url = await
+    serve(app, **runner_options)``; every app is stopped after the test, after the
+    fixtures that use this one."""
+    from aiohttp import web
+
+    runners: list[web.AppRunner] = []
+
+    async def start(app: web.Application, **runner_options: Any) -> str:
+        runner = web.AppRunner(app, access_log=None, **runner_options)
+        await runner.setup()
+        runners.append(runner)
+        await web.TCPSite(runner, "127.0.0.1", 0).start()
+        return f"http://127.0.0.1:{runner.addresses[0][1]}"
+
+    try:
+        yield start
+    finally:
+        for runner in reversed(runners):
+            await runner.cleanup()
 
 
 @pytest.fixture(scope="session", autouse=True)

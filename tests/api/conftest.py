@@ -12,7 +12,7 @@ import asyncio
 import itertools
 import logging
 import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -171,7 +171,7 @@ class Auth0Stub:
 
 
 @pytest.fixture
-async def stub() -> AsyncIterator[Auth0Stub]:
+async def stub(serve: Callable[..., Awaitable[str]]) -> Auth0Stub:
     """An :class:`Auth0Stub` on a free loopback port with ``test-client`` registered
     for the ``bank`` and ``crm`` scopes."""
     state = Auth0Stub()
@@ -179,15 +179,8 @@ async def stub() -> AsyncIterator[Auth0Stub]:
     app = web.Application()
     app.router.add_post("/oauth/token", state.token)
     app.router.add_post("/events", state.post_event)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield state
-    finally:
-        await runner.cleanup()
+    state.url = await serve(app)
+    return state
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import asyncio
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -156,19 +156,14 @@ class PutEventsStub:
 
 
 @pytest.fixture
-async def stub() -> AsyncIterator[PutEventsStub]:
+async def stub(serve: Callable[..., Awaitable[str]]) -> AsyncIterator[PutEventsStub]:
     """A started :class:`PutEventsStub` on a random loopback port, stopped after."""
     server = PutEventsStub()
     app = web.Application(client_max_size=8 * 1024 * 1024)
     app.router.add_post("/", server.handle)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    server.url = await serve(app, handle_signals=False, shutdown_timeout=0.5)
     try:
         yield server
-    finally:
+    finally:  # release held calls before `serve` stops the app
         if server.gate is not None:
             server.gate.set()
-        await runner.cleanup()

@@ -19,7 +19,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
@@ -369,26 +369,19 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def attacker_jwks() -> AsyncIterator[tuple[str, RSAKey, list[str]]]:
+async def attacker_jwks(serve: Callable[..., Awaitable[str]]) -> tuple[str, RSAKey, list[str]]:
     """An attacker's key, a loopback server publishing it as a JWKS, and the list of
     paths that server was asked for (a hub that fetched a `jku` would show up here)."""
     key = RSAKey.generate_key(2048, private=True, auto_kid=True)
     hits: list[str] = []
 
-    async def serve(request: web.Request) -> web.Response:
+    async def publish_jwks(request: web.Request) -> web.Response:
         hits.append(request.path)
         return web.json_response({"keys": [key.as_dict(private=False)]})
 
     app = web.Application()
-    app.router.add_get("/{tail:.*}", serve)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield f"http://127.0.0.1:{runner.addresses[0][1]}/jwks.json", key, hits
-    finally:
-        await runner.cleanup()
+    app.router.add_get("/{tail:.*}", publish_jwks)
+    return f"{await serve(app)}/jwks.json", key, hits
 
 
 async def test_keys_smuggled_in_the_jwt_header_are_ignored(

@@ -18,7 +18,7 @@ import logging
 import secrets
 import socket
 import traceback
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -91,21 +91,14 @@ class CarelessServer:
 
 
 @pytest.fixture
-async def careless() -> AsyncIterator[CarelessServer]:
+async def careless(serve: Callable[..., Awaitable[str]]) -> CarelessServer:
     """A :class:`CarelessServer` on a free loopback port."""
     state = CarelessServer()
     app = web.Application()
     app.router.add_post("/oauth/token", state.token)
     app.router.add_post("/events", state.events)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    state.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
-    try:
-        yield state
-    finally:
-        await runner.cleanup()
+    state.url = await serve(app)
+    return state
 
 
 @pytest.fixture
@@ -311,7 +304,7 @@ AWS_SESSION_TOKEN = watch_secret("rel-aws-session-token-FwoGZXIvYXdzEJr")
 
 
 @pytest.fixture
-async def refusing_eventbridge() -> AsyncIterator[list[str]]:
+async def refusing_eventbridge(serve: Callable[..., Awaitable[str]]) -> list[str]:
     """A PutEvents endpoint answering AWS's credential errors in turn (AccessDenied,
     UnrecognizedClient, ExpiredToken); yields its URL."""
     codes = itertools.cycle(
@@ -335,14 +328,7 @@ async def refusing_eventbridge() -> AsyncIterator[list[str]]:
 
     app = web.Application()
     app.router.add_post("/", put_events)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        yield [f"http://127.0.0.1:{runner.addresses[0][1]}"]
-    finally:
-        await runner.cleanup()
+    return [await serve(app)]
 
 
 async def test_eventbridge_credential_errors_show_no_aws_secret(
