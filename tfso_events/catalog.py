@@ -18,6 +18,8 @@ from tfso_events.models._base import (
     RawEvent,
     TfsoEvent,
     UnknownEvent,
+    _watch_default_timestamp,
+    check_parsed,
     decode_error,
     unreadable,
 )
@@ -83,7 +85,11 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
     ``raw`` is the envelope as ``bytes``, ``str`` or ``dict`` (what Lambda hands a
     handler). Returns the ``<Name>Event`` of its detail-type, or :class:`UnknownEvent`
     for a detail-type this version does not know (``strict=True`` raises
-    :class:`UnknownEventTypeError` instead). A payload that does not match its event's
+    :class:`UnknownEventTypeError` instead). The envelope's ``source`` is kept in
+    ``envelope_source``; when it is not the event's source, ``strict=True`` refuses the
+    envelope (path ``$.source``) and otherwise the event is flagged
+    (``source_mismatch``). A detail without ``timestamp`` is refused, never stamped
+    with the reader's clock. A payload that does not match its event's
     contract raises :class:`EventValidationError` naming the JSON path::
 
         def handler(envelope, context):
@@ -95,10 +101,14 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
     """
     # bytes/str first: an ABC isinstance check (Mapping) costs more than the type test
     is_mapping = not isinstance(raw, bytes | str) and isinstance(raw, Mapping)
+    _watch_default_timestamp()
     try:
         if is_mapping:
-            return msgspec.convert(raw, _ANY_EVENT)  # type: ignore[no-any-return]
-        return _DECODER.decode(raw)  # type: ignore[arg-type]
+            event: TfsoEvent = msgspec.convert(raw, _ANY_EVENT)
+        else:
+            event = _DECODER.decode(raw)  # type: ignore[arg-type]
+        check_parsed(event, strict=strict)
+        return event
     except msgspec.DecodeError as exc:
         error = exc
     except (UnicodeError, RecursionError) as exc:
@@ -151,13 +161,34 @@ def event_pattern(*event_classes: type[TfsoEvent]) -> dict[str, list[str]]:
 
 
 def event_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the detail of ``event_cls``."""
-    schema = msgspec.json.schema(event_cls.detail_class())
+    """The JSON Schema (draft 2020-12) of the detail of ``event_cls``.
+
+    It states the rules the model enforces on a consumed detail: ``timestamp`` is
+    required, integers are bounded to int64 (``minimum``/``maximum``), decimals are JSON
+    numbers, and unknown properties are allowed (``additionalProperties: true``: a newer
+    producer may add fields; the model ignores them).
+    """
+    schema = _explicit(_decimals_as_numbers(msgspec.json.schema(event_cls.detail_class())))
+    detail_def = schema["$defs"][event_cls.detail_class().__name__]
+    detail_def["required"] = sorted({*detail_def.get("required", ()), "timestamp"})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": event_cls.detail_type,
-        **_decimals_as_numbers(schema),
+        **schema,
     }
+
+
+def _explicit(node: Any) -> Any:
+    # State the additionalProperties stance on every object instead of leaving it to
+    # the reader to know the default.
+    if isinstance(node, dict):
+        out = {key: _explicit(value) for key, value in node.items()}
+        if out.get("type") == "object" and "additionalProperties" not in out:
+            out["additionalProperties"] = True
+        return out
+    if isinstance(node, list):
+        return [_explicit(item) for item in node]
+    return node
 
 
 def _decimals_as_numbers(node: Any) -> Any:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
 import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -28,7 +29,10 @@ import msgspec.inspect
 from tfso_events.errors import EventValidationError
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "AwareDatetime",
+    "Int64",
     "EventContent",
     "EventDetail",
     "RawEvent",
@@ -41,6 +45,13 @@ __all__ = [
 #: A timezone-aware datetime; a naive one is a validation error, never a silent guess.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
+#: PutEvents documents JSON integers as signed 64-bit: an ``int`` field is bounded to
+#: this range, so a larger value is a validation error with its path, never published.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+#: An integer in the signed 64-bit range (the schema states ``minimum``/``maximum``).
+Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+
 #: What the parsers accept: the JSON document as bytes or str, or an already-decoded
 #: dict (a Lambda handler receives the envelope as a dict).
 RawEvent = bytes | bytearray | memoryview | str | Mapping[str, Any]
@@ -50,8 +61,32 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 encode = _ENCODER.encode
 
 
+# The default ``timestamp`` is for events built here. Decoding must not use it (a
+# consumer would get a time nobody sent), so each thread notes when the default was
+# made; a decode that made one read a detail without ``timestamp`` and is refused.
+_STAMPS = threading.local()
+
+
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    now = _STAMPS.made = datetime.now(UTC)
+    return now
+
+
+def _watch_default_timestamp() -> None:
+    _STAMPS.made = None
+
+
+def _made_default_timestamp() -> bool:
+    return getattr(_STAMPS, "made", None) is not None
+
+
+def _missing_timestamp(detail_type: str | None, prefix: str = "$") -> EventValidationError:
+    return EventValidationError(
+        "Object missing required field `timestamp` (a detail without a timestamp is "
+        "refused: the package never invents when an event happened)",
+        path=f"{prefix}.timestamp",
+        detail_type=detail_type,
+    )
 
 
 class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
@@ -65,13 +100,23 @@ class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=T
 class EventDetail(msgspec.Struct, kw_only=True, rename="camel", gc=False):
     """Base of every ``<Name>Detail``: ``content``, ``timestamp`` and ``metadata``.
 
-    All three are always written; ``timestamp`` defaults to now (UTC) and ``metadata``
-    to ``{}``.
+    All three are always written. On an event you build, ``timestamp`` defaults to now
+    (UTC) and ``metadata`` to ``{}``. On an event you parse, ``timestamp`` is required
+    (a detail without one is refused with its path; never stamped with the reader's
+    clock) and ``"metadata": null`` (what a .NET producer writes for an unset
+    dictionary) reads as ``{}``.
     """
 
     content: EventContent
     timestamp: AwareDatetime = msgspec.field(default_factory=_utcnow)
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    if typing.TYPE_CHECKING:
+        metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    else:  # null on the wire reads as {} (see __post_init__); the attribute is never None
+        metadata: dict[str, Any] | None = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.metadata is None:
+            self.metadata = {}
 
 
 class _Envelope(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -103,6 +148,20 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
     module: ClassVar[str]
 
     detail: EventDetail
+    #: The ``source`` the envelope carried (``None`` on an event you build). It differs
+    #: from the class constant ``source`` only when a producer sent this detail-type
+    #: from another source: see :attr:`source_mismatch`.
+    envelope_source: str | None = msgspec.field(default=None, name="source")
+
+    @property
+    def source_mismatch(self) -> bool:
+        """True when the envelope's ``source`` is not this event's ``source``.
+
+        ``parse_event(..., strict=True)`` refuses such an envelope (path ``$.source``);
+        otherwise the event is returned flagged, the real source in
+        :attr:`envelope_source`.
+        """
+        return self.envelope_source is not None and self.envelope_source != self.source
 
     # -- the wire ------------------------------------------------------------------
 
@@ -120,6 +179,10 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
                 path="$",
                 detail_type=self.detail_type,
             )
+        if codec.datetime_paths is None or codec.datetime_paths:
+            # Every date-time goes on the wire in UTC with ``Z`` (as the TS package's
+            # toISOString): the exact instant, also of an offset with seconds.
+            detail = _in_utc(detail, codec.datetime_paths)
         try:
             data = _ENCODER.encode(detail)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -154,36 +217,47 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         return (_CODECS.get(cls) or _codec(cls)).detail_cls
 
     @classmethod
-    def parse(cls, raw: RawEvent) -> Self:
+    def parse(cls, raw: RawEvent, *, strict: bool = False) -> Self:
         """Parse an EventBridge envelope of exactly this event type.
 
         ``raw`` is bytes, str or a dict (as Lambda hands it). Raises
-        :class:`~tfso_events.EventValidationError` with the path when it does not match.
+        :class:`~tfso_events.EventValidationError` with the path when it does not match
+        (and, with ``strict=True``, when the envelope's ``source`` is not ``cls.source``;
+        otherwise see :attr:`source_mismatch`).
         """
         decoder = _ENVELOPE_DECODERS.get(cls)
         if decoder is None:
             decoder = _ENVELOPE_DECODERS[cls] = msgspec.json.Decoder(cls)
+        _watch_default_timestamp()
         try:
             if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
-                return msgspec.convert(raw, cls)
-            return typing.cast(Self, decoder.decode(raw))
+                event = msgspec.convert(raw, cls)
+            else:
+                event = typing.cast(Self, decoder.decode(raw))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
         except (UnicodeError, RecursionError) as exc:
             raise unreadable(exc, cls.detail_type) from None
+        check_parsed(event, strict=strict)
+        return event
 
     @classmethod
     def parse_detail(cls, raw: RawEvent) -> EventDetail:
         """Decode and validate a bare detail (``{content, timestamp, metadata}``)."""
         codec = _CODECS.get(cls) or _codec(cls)
+        _watch_default_timestamp()
         try:
             if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
-                return msgspec.convert(raw, codec.detail_cls)
-            return typing.cast(EventDetail, codec.decoder.decode(raw))
+                detail = msgspec.convert(raw, codec.detail_cls)
+            else:
+                detail = typing.cast(EventDetail, codec.decoder.decode(raw))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
         except (UnicodeError, RecursionError) as exc:
             raise unreadable(exc, cls.detail_type) from None
+        if _made_default_timestamp():
+            raise _missing_timestamp(cls.detail_type)
+        return detail
 
 
 class UnknownEvent(_Envelope):
@@ -200,10 +274,58 @@ class UnknownEvent(_Envelope):
 _ENVELOPE_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
+def check_parsed(event: TfsoEvent, *, strict: bool) -> None:
+    """The checks after an envelope was decoded (call right after the decode, in the
+    same thread): a detail without ``timestamp`` is refused, and so is (with
+    ``strict``) an envelope whose ``source`` is not the event's."""
+    if _made_default_timestamp():
+        raise _missing_timestamp(event.detail_type, "$.detail")
+    if strict and event.source_mismatch:
+        raise EventValidationError(
+            f"source {event.envelope_source!r} does not match {event.detail_type}, whose "
+            f"source is {event.source!r}",
+            path="$.source",
+            detail_type=event.detail_type,
+        )
+
+
+def _in_utc(detail: EventDetail, paths: list[tuple[str, ...]] | None) -> EventDetail:
+    """``detail`` with every date-time in UTC: itself when all are, else a copy (the
+    caller's event is never changed)."""
+    if paths is None:  # a date-time inside a list or dict: rebuild through builtins
+        tree = msgspec.to_builtins(detail, builtin_types=(datetime, Decimal))
+        return typing.cast(EventDetail, msgspec.convert(_tree_in_utc(tree), type(detail)))
+    for path in paths:
+        try:
+            value = operator.attrgetter(".".join(path))(detail)
+        except AttributeError:  # an optional parent object is None
+            continue
+        # a naive one is left for the decode to refuse with its path
+        if isinstance(value, datetime) and value.tzinfo not in (UTC, None):
+            detail = _replace_at(detail, path, value.astimezone(UTC))
+    return detail
+
+
+def _replace_at(obj: Any, path: tuple[str, ...], value: object) -> Any:
+    head, *rest = path
+    new = value if not rest else _replace_at(getattr(obj, head), tuple(rest), value)
+    return msgspec.structs.replace(obj, **{head: new})
+
+
+def _tree_in_utc(node: Any) -> Any:
+    if isinstance(node, datetime):
+        return node.astimezone(UTC) if node.tzinfo not in (UTC, None) else node
+    if isinstance(node, dict):
+        return {key: _tree_in_utc(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_tree_in_utc(item) for item in node]
+    return node
+
+
 class _Codec:
     """Per event class: its detail Struct, a decoder for it, and where a float can hide."""
 
-    __slots__ = ("decoder", "detail_cls", "float_getters")
+    __slots__ = ("datetime_paths", "decoder", "detail_cls", "float_getters")
 
     def __init__(self, event_cls: type[TfsoEvent]) -> None:
         self.detail_cls: type[EventDetail] = typing.get_type_hints(event_cls)["detail"]
@@ -216,6 +338,8 @@ class _Codec:
         ]
         if paths is None:  # walk everything, every time: an always-true getter
             self.float_getters = [lambda _detail: math.nan]
+        # Attribute paths of every date-time field (None: one sits in a list or dict).
+        self.datetime_paths = _datetimes(msgspec.inspect.type_info(self.detail_cls), ())
 
     def may_hide_nan(self, detail: EventDetail) -> bool:
         for getter in self.float_getters:
@@ -257,6 +381,50 @@ def _optional_floats(
     if isinstance(info, mi.ListType | mi.DictType | mi.AnyType | mi.TupleType | mi.SetType):
         return None if _has_float(info) else []
     return []
+
+
+def _datetimes(info: msgspec.inspect.Type, path: tuple[str, ...]) -> list[tuple[str, ...]] | None:
+    mi = msgspec.inspect
+    while isinstance(info, mi.Metadata):
+        info = info.type
+    if isinstance(info, mi.DateTimeType):
+        return [path]
+    if isinstance(info, mi.UnionType):
+        found: list[tuple[str, ...]] = []
+        for member in info.types:
+            sub = _datetimes(member, path)
+            if sub is None:
+                return None
+            found += sub
+        return found
+    if isinstance(info, mi.StructType):
+        found = []
+        for field in info.fields:
+            if field.name == "metadata" and not path:
+                continue  # free-form JSON: a datetime there is written as given
+            sub = _datetimes(field.type, (*path, field.name))
+            if sub is None:
+                return None
+            found += sub
+        return found
+    if isinstance(info, mi.ListType | mi.DictType | mi.TupleType | mi.SetType):
+        return None if _has_datetime(info) else []
+    return []
+
+
+def _has_datetime(info: msgspec.inspect.Type) -> bool:
+    mi = msgspec.inspect
+    if isinstance(info, mi.DateTimeType):
+        return True
+    for child in ("type", "item_type", "key_type", "value_type"):
+        sub = getattr(info, child, None)
+        if isinstance(sub, mi.Type) and _has_datetime(sub):
+            return True
+    if isinstance(info, mi.UnionType | mi.TupleType):
+        return any(_has_datetime(t) for t in getattr(info, "types", ()) or ())
+    if isinstance(info, mi.StructType):
+        return any(_has_datetime(f.type) for f in info.fields)
+    return False
 
 
 def _has_float(info: msgspec.inspect.Type) -> bool:
