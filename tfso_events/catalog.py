@@ -31,6 +31,7 @@ from tfso_events.models.bank_transaction_status_changed_v1 import (
 )
 
 __all__ = [
+    "DATE_TIME_PATTERN",
     "event_class",
     "event_pattern",
     "event_schema",
@@ -165,8 +166,11 @@ def event_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:
 
     It states the rules the model enforces on a consumed detail: ``timestamp`` is
     required, integers are bounded to int64 (``minimum``/``maximum``), decimals are JSON
-    numbers, and unknown properties are allowed (``additionalProperties: true``: a newer
-    producer may add fields; the model ignores them).
+    numbers, date-times carry ``format: date-time`` and :data:`DATE_TIME_PATTERN`
+    (an offset is required), ``metadata`` may be ``null``, and unknown properties are
+    allowed (``additionalProperties: true``: a newer producer may add fields; the model
+    ignores them). docs/design.md lists the few documents where the model is more
+    lenient than the schema.
     """
     schema = _explicit(_decimals_as_numbers(msgspec.json.schema(event_cls.detail_class())))
     detail_def = schema["$defs"][event_cls.detail_class().__name__]
@@ -178,13 +182,24 @@ def event_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:
     }
 
 
+#: The date-time grammar of ``event_schema``: RFC 3339 with seconds, an optional fraction
+#: and ``Z`` or ``±HH:MM`` (``T``/``Z`` in either case, as RFC 3339 allows): what the TS
+#: and .NET packages and this one write.
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
 def _explicit(node: Any) -> Any:
     # State the additionalProperties stance on every object instead of leaving it to
-    # the reader to know the default.
+    # the reader to know the default, and spell the date-time grammar out so a
+    # validator without format assertion checks it too.
     if isinstance(node, dict):
         out = {key: _explicit(value) for key, value in node.items()}
         if out.get("type") == "object" and "additionalProperties" not in out:
             out["additionalProperties"] = True
+        if out.get("type") == "string" and out.get("format") == "date-time":
+            out["pattern"] = DATE_TIME_PATTERN
         return out
     if isinstance(node, list):
         return [_explicit(item) for item in node]
