@@ -186,7 +186,8 @@ def event_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:
 #: and ``Z`` or ``±HH:MM`` (``T``/``Z`` in either case, as RFC 3339 allows): what the TS
 #: and .NET packages and this one write.
 DATE_TIME_PATTERN = (
-    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
 )
 
 

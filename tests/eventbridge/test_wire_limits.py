@@ -101,9 +101,7 @@ def test_bad_bus_name_is_a_configuration_error(bus: str) -> None:
 )
 async def test_good_bus_names_are_sent(stub: PutEventsStub, bus: str) -> None:
     """A plain name and an event-bus ARN pass the check and are sent as EventBusName."""
-    async with TfsoEventBridgeClient(
-        "dev", bus, endpoint_url=stub.url, retry=ONE_TRY
-    ) as client:
+    async with TfsoEventBridgeClient("dev", bus, endpoint_url=stub.url, retry=ONE_TRY) as client:
         await client.publish(bank_event())
     assert [e["EventBusName"] for e in stub.entries_sent] == [bus]
 

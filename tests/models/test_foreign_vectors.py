@@ -64,9 +64,7 @@ def test_foreign_vector_gives_its_typed_result(name: str) -> None:
         assert event.envelope_source == expected["envelope_source"]
         assert event.source_mismatch is expected["source_mismatch"]
         written = event.detail_json()
-        assert canonical(json.loads(written, parse_float=Decimal)) == canonical(
-            expected["detail"]
-        )
+        assert canonical(json.loads(written, parse_float=Decimal)) == canonical(expected["detail"])
         for stamp in (b'"timestamp":"', b'"registrationDate":"'):
             if stamp in written:
                 value = written.split(stamp, 1)[1].split(b'"', 1)[0]

@@ -72,7 +72,9 @@ JSON_VALUES = st.recursive(
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 RFC3339 = st.builds(
@@ -214,7 +216,9 @@ def test_known_gaps_are_exactly_these(
         (STATUS, ("timestamp",), _DELETE),
     ],
 )
-def test_issue_probes_are_refused_by_both(cls: type[TfsoEvent], path: tuple[str, ...], value: Any) -> None:
+def test_issue_probes_are_refused_by_both(
+    cls: type[TfsoEvent], path: tuple[str, ...], value: Any
+) -> None:
     """The probes that used to pass one side only are refused by the model and by the
     schema, even without format assertion (the date-time pattern is spelled out)."""
     document = replaced(base(cls), path, value)

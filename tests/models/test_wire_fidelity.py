@@ -55,7 +55,7 @@ def forms(document: dict[str, Any]) -> list[Any]:
 
 @pytest.mark.parametrize("form", range(3))
 def test_metadata_null_reads_as_empty(form: int) -> None:
-    """"metadata": null (a .NET producer's unset dictionary) parses as {} through
+    """ "metadata": null (a .NET producer's unset dictionary) parses as {} through
     parse_event, cls.parse, parse_detail and validate_body."""
     document = envelope(STATUS, metadata=None)
     cls = catalog.event_class(STATUS)
@@ -160,8 +160,10 @@ def test_built_event_has_no_envelope_source() -> None:
         # Europe/Amsterdam in 1900 was +00:19:32: the seconds must not be rounded away
         (datetime(1900, 1, 1, tzinfo=ZoneInfo("Europe/Amsterdam")), "1899-12-31T23:40:28Z"),
         (datetime(2024, 5, 1, 14, 0, tzinfo=timezone(timedelta(hours=2))), "2024-05-01T12:00:00Z"),
-        (datetime(2024, 5, 1, 7, 0, 0, 5, tzinfo=ZoneInfo("America/New_York")),
-         "2024-05-01T11:00:00.000005Z"),
+        (
+            datetime(2024, 5, 1, 7, 0, 0, 5, tzinfo=ZoneInfo("America/New_York")),
+            "2024-05-01T11:00:00.000005Z",
+        ),
         (datetime(2024, 5, 1, 12, 0, tzinfo=ZoneInfo("UTC")), "2024-05-01T12:00:00Z"),
     ],
 )

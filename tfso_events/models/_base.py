@@ -32,9 +32,9 @@ __all__ = [
     "INT64_MAX",
     "INT64_MIN",
     "AwareDatetime",
-    "Int64",
     "EventContent",
     "EventDetail",
+    "Int64",
     "RawEvent",
     "TfsoEvent",
     "UnknownEvent",
@@ -115,7 +115,7 @@ class EventDetail(msgspec.Struct, kw_only=True, rename="camel", gc=False):
         metadata: dict[str, Any] | None = msgspec.field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.metadata is None:
+        if typing.cast(Any, self.metadata) is None:  # None only at runtime: see above
             self.metadata = {}
 
 
@@ -294,7 +294,7 @@ def _in_utc(detail: EventDetail, paths: list[tuple[str, ...]] | None) -> EventDe
     caller's event is never changed)."""
     if paths is None:  # a date-time inside a list or dict: rebuild through builtins
         tree = msgspec.to_builtins(detail, builtin_types=(datetime, Decimal))
-        return typing.cast(EventDetail, msgspec.convert(_tree_in_utc(tree), type(detail)))
+        return msgspec.convert(_tree_in_utc(tree), type(detail))
     for path in paths:
         try:
             value = operator.attrgetter(".".join(path))(detail)
