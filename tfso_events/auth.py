@@ -40,7 +40,6 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
-import hmac
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -49,6 +48,7 @@ from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
+from tfso_events._secret import Secret
 from tfso_events.environments import AUDIENCE, AUTH0_DOMAIN_VAR, CLIENT_ID_VAR, CLIENT_SECRET_VAR
 from tfso_events.errors import AuthenticationError, ConfigurationError
 from tfso_events.publishing._batching import RetryableCallError, RetryPolicy
@@ -99,51 +99,6 @@ _DEFAULT_LIFETIME = 300.0
 
 
 # -- values --------------------------------------------------------------------------
-
-
-class Secret:
-    """A secret string that hides itself: its ``repr`` and ``str`` are ``***``.
-
-    >>> s = Secret("hunter2")
-    >>> s, str(s), f"{s}"
-    (***, '***', '***')
-    >>> s.reveal()
-    'hunter2'
-    """
-
-    __slots__ = ("_value",)
-
-    def __init__(self, value: str) -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"a Secret wraps a str, not {type(value).__name__}")
-        self._value = value
-
-    @classmethod
-    def wrap(cls, value: str | Secret) -> Secret:
-        """``value`` as a :class:`Secret` (unchanged if it already is one)."""
-        return value if isinstance(value, Secret) else cls(value)
-
-    def reveal(self) -> str:
-        """The secret itself. Only the token request body should ever call this."""
-        return self._value
-
-    def __repr__(self) -> str:
-        return "***"
-
-    __str__ = __repr__
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Secret):
-            return NotImplemented
-        return hmac.compare_digest(self._value.encode(), other._value.encode())
-
-    __hash__ = None  # type: ignore[assignment]  # equal secrets need not be dict keys
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
-
-    def __reduce__(self) -> str:
-        raise TypeError("a Secret cannot be pickled")
 
 
 @dataclass(frozen=True, slots=True)
