@@ -36,7 +36,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from tfso_events.environments import amzn_trace_id, validate_bus_environment
 from tfso_events.errors import (
@@ -48,6 +48,7 @@ from tfso_events.errors import (
     TfsoEventsError,
 )
 from tfso_events.models._base import TfsoEvent
+from tfso_events.publishing import _redact
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     Accepted,
@@ -453,9 +454,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             # The client resolved credentials when it was created (the AWS credential
             # chain); without any, every call would fail signing: say so now.
             # (aioboto3 hands back aiobotocore's coroutine; its type stubs say otherwise.)
-            credentials = session.get_credentials()
-            if await cast("Awaitable[object]", credentials) is None:
+            credentials = await cast("Awaitable[Any]", session.get_credentials())
+            if credentials is None:
                 raise ConfigurationError(f"no AWS credentials found; {_CREDENTIALS_HINT}")
+            # botocore's DEBUG logs show the session token it signs with: mask it.
+            frozen = await credentials.get_frozen_credentials()
+            _redact.install(frozen.token, frozen.secret_key)
         except BaseException:
             await stack.aclose()
             raise
