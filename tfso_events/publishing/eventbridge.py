@@ -426,10 +426,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             raise _call_error(exc, self) from None
 
     async def _open(self) -> EventBridgeClient:
-        import aioboto3
+        # Importing aioboto3 and reading botocore's EventBridge model from disk block for
+        # a tenth of a second or more: done in a thread, so the first publish does not
+        # stall every other task on the loop.
+        session = await asyncio.to_thread(_prepare_session, self._session)
         from aiobotocore.config import AioConfig
 
-        session = self._session or aioboto3.Session()
         config = AioConfig(
             retries={"mode": "standard"},
             max_pool_connections=max(self._max_concurrency, 10),
@@ -499,6 +501,31 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             Accepted(answer["EventId"]) if "EventId" in answer else _entry_outcome(entry, answer)
             for entry, answer in zip(entries, answers, strict=True)
         ]
+
+
+def _prepare_session(session: aioboto3.Session | None) -> aioboto3.Session:
+    """Import aioboto3, make the session, and load into its botocore loader's cache what
+    creating an ``events`` client reads from disk (the service model, the endpoint rule
+    set, partitions, endpoints, retry and default configuration). Blocking: run in a
+    thread."""
+    import aioboto3
+    from botocore.exceptions import DataNotFoundError
+
+    session = session or aioboto3.Session()
+    core: Any = getattr(session, "_session", None)  # aioboto3 keeps its AioSession here
+    loader: Any = core.get_component("data_loader") if core is not None else None
+    if loader is None:
+        return session
+    # The same arguments as botocore's ClientCreator uses: they are the cache keys.
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        with contextlib.suppress(DataNotFoundError):
+            loader.load_service_model("events", type_name, api_version=None)
+    for name in ("partitions", "_retry", "sdk-default-configuration"):
+        with contextlib.suppress(DataNotFoundError):
+            loader.load_data(name)
+    with contextlib.suppress(DataNotFoundError):
+        loader.load_data_with_path("endpoints")  # the session's endpoint resolver reads it
+    return session
 
 
 def _user_agent() -> str:
