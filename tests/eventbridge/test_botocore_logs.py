@@ -11,7 +11,7 @@ from tests.local.conftest import sample_event
 from tests.reliability.leaks import watch_secret
 from tfso_events import TfsoEventBridgeClient
 from tfso_events.local import LocalHub
-from tfso_events.publishing._redact import redact_botocore_logs
+from tfso_events.publishing.eventbridge import redact_botocore_logs
 
 TOKEN = watch_secret("i13-session-token-IQoJb3JpZ2luX2VjEJr0123456789")
 SECRET_KEY = watch_secret("i13-secret-access-key-9f8e7d6c5b4a")

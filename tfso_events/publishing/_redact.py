@@ -6,7 +6,8 @@ With ``logging.basicConfig(level=logging.DEBUG)`` botocore logs every request it
 session token of temporary credentials. :class:`AwsSecretsFilter`, installed on those
 loggers by :class:`~tfso_events.TfsoEventBridgeClient` when it opens its AWS client,
 replaces the token (and the secret access key, should it ever appear) with ``***``.
-Turn it off with :func:`redact_botocore_logs` ``(False)``.
+Turn it off with :func:`redact_botocore_logs` ``(False)`` (public as
+``tfso_events.publishing.eventbridge.redact_botocore_logs``).
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ from tfso_events.publishing._batching import (
     deliver,
 )
 from tfso_events.publishing._lifecycle import PublisherLifecycle
+from tfso_events.publishing._redact import redact_botocore_logs
 
 if TYPE_CHECKING:
     import aioboto3
@@ -83,6 +84,7 @@ __all__ = [
     "MAX_ENTRIES",
     "MAX_REQUEST_BYTES_LIMIT",
     "TfsoEventBridgeClient",
+    "redact_botocore_logs",
 ]
 
 log = logging.getLogger("tfso_events.eventbridge")
