@@ -105,10 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return 2
+    # SIGTERM (a container orchestrator's stop) is Ctrl-C: the commands that install
+    # their own handling treat both alike, and before they do it interrupts cleanly.
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return run(args)
     except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # -- argument types ------------------------------------------------------------------------
