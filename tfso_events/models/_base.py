@@ -129,8 +129,12 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             ) from None
         except RecursionError as exc:
             raise unreadable(exc, self.detail_type) from None
+        # The validating decode reads metadata as raw JSON: any JSON object is a valid
+        # dict[str, Any], so building its dicts would check nothing (a non-dict metadata
+        # takes the full decoder, for its error and path).
+        decoder = codec.validator if type(detail.metadata) is dict else codec.decoder
         try:
-            codec.decoder.decode(data)
+            decoder.decode(data)
         except RecursionError as exc:
             raise unreadable(exc, self.detail_type) from None
         except msgspec.DecodeError as exc:
@@ -210,11 +214,23 @@ _ENVELOPE_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 class _Codec:
     """Per event class: its detail Struct, a decoder for it, and where a float can hide."""
 
-    __slots__ = ("decoder", "detail_cls", "float_getters")
+    __slots__ = ("decoder", "detail_cls", "float_getters", "validator")
 
     def __init__(self, event_cls: type[TfsoEvent]) -> None:
         self.detail_cls: type[EventDetail] = typing.get_type_hints(event_cls)["detail"]
         self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.detail_cls)
+        # What detail_json() decodes with: the detail, but metadata as msgspec.Raw.
+        hints = typing.get_type_hints(self.detail_cls, include_extras=True)
+        checked = msgspec.defstruct(
+            f"_{self.detail_cls.__name__}Check",
+            [
+                (name, msgspec.Raw if name == "metadata" else hints[name])
+                for name in self.detail_cls.__struct_fields__
+            ],
+            kw_only=True,
+            rename="camel",
+        )
+        self.validator: msgspec.json.Decoder[Any] = msgspec.json.Decoder(checked)
         # Getters of every optional float; when one sits where no attribute path reaches
         # (in a list or dict), every validation walks the whole detail instead.
         paths = _optional_floats(msgspec.inspect.type_info(self.detail_cls), ())
