@@ -18,8 +18,8 @@ async def test_quota_2000_per_second_delivers_20000_events_with_bounded_throttli
 ) -> None:
     """Under a rate quota of 2,000 entries/s, 20,000 events are all delivered with the
     default retry policy, the hub stores each once, and the adaptive rate keeps the
-    throttled entries sent below the number of events (a retry storm at full
-    speed sends about 2.5 times as many; see docs/performance.md)."""
+    throttled entries sent under 1.5 per event (a retry storm at full
+    speed sends 2.5-3.5 per event; see docs/performance.md)."""
     hub.faults.quota = 2000
     events = [bank_event(i) for i in range(EVENTS)]
     async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
@@ -32,7 +32,7 @@ async def test_quota_2000_per_second_delivers_20000_events_with_bounded_throttli
     throttled = hub.faults.throttled_by_quota
     assert throttled > 0  # the quota did bite: the bound below means something
     assert cuts > 0
-    assert throttled < EVENTS, f"{throttled} throttled entries sent"
+    assert throttled < EVENTS * 3 // 2, f"{throttled} throttled entries sent"
 
 
 async def test_30_percent_random_throttling_default_policy_loses_nothing(
