@@ -172,7 +172,7 @@ def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
     """The async publisher the options describe, and where it sends (for the summary)."""
     from tfso_events.environments import resolve_credentials, resolve_environment
 
-    retry = RetryPolicy(max_attempts=args.max_attempts)
+    retry = RetryPolicy(max_attempts=args.max_attempts, deadline=args.retry_deadline or None)
     options: dict[str, Any] = {"retry": retry}
     if args.concurrency:
         options["max_concurrency"] = args.concurrency

@@ -12,7 +12,8 @@ Otherwise every entry gets a result, in order: ``EventId``, or ``ErrorCode`` and
   (for a detail-type in the catalog) a source mismatch or a detail that does not match
   its model; the message names the JSON path (``$.detail.content.favoriteColor``);
 * ``MalformedDetail`` — ``Detail`` is not a JSON object;
-* ``ThrottlingException`` — injected by ``faults.throttle_rate``.
+* ``ThrottlingException`` — injected by ``faults.throttle_rate``, and for entries
+  beyond ``faults.quota`` per second.
 
 A detail-type the catalog does not know is accepted and stored, as EventBridge does
 (unless the hub is ``strict``); one known to the catalog must match its model.
@@ -202,7 +203,7 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
         rows: list[StoredEntry] = []
         for entry in call.entries:
             failure = _check(entry, state.strict)
-            if failure is None and faults.hit(faults.throttle_rate):
+            if failure is None and (faults.hit(faults.throttle_rate) or faults.over_quota()):
                 failure = _failure("ThrottlingException", "Rate exceeded")
             if failure is not None:
                 results.append(failure)

@@ -76,6 +76,13 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
                 "injected fault: rate exceeded (throttle_rate)",
                 headers=faults.retry_after_headers() or None,
             )
+        if faults.over_quota():
+            return _error(
+                429,
+                "too_many_requests",
+                f"rate exceeded: the hub's quota is {faults.quota:g} events per second",
+                headers=faults.retry_after_headers() or None,
+            )
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _unauthorized("an `Authorization: Bearer <access token>` header is required")

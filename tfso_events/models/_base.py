@@ -135,19 +135,27 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             ) from None
         except RecursionError as exc:
             raise unreadable(exc, self.detail_type) from None
+        # The validating decode reads metadata as raw JSON: any JSON object is a valid
+        # dict[str, Any], so building its dicts would check nothing (a non-dict metadata
+        # takes the full decoder, for its error and path).
+        decoder = codec.validator if type(detail.metadata) is dict else codec.decoder
         try:
-            codec.decoder.decode(data)
+            decoder.decode(data)
         except RecursionError as exc:
             raise unreadable(exc, self.detail_type) from None
         except msgspec.DecodeError as exc:
             raise _non_finite(detail, self.detail_type) or decode_error(
                 exc, self.detail_type
             ) from None
-        # msgspec writes a float NaN/inf as null, which an optional field reads back as
-        # None: a silent change. Look closer only where such a float can hide.
-        if (detail.metadata or (codec.float_getters and codec.may_hide_nan(detail))) and (
-            error := _non_finite(detail, self.detail_type)
-        ):
+        # msgspec writes a float NaN/inf as null, which an optional field or metadata
+        # reads back as None: a silent change. Look closer only where such a float can
+        # hide: at the optional float fields of the content (attribute getters), and in
+        # metadata only when the JSON holds a null at all (a NaN always leaves one; a
+        # null nobody wrote as NaN costs one walk, ~µs, and passes).
+        if (
+            (detail.metadata and b"null" in data)
+            or (codec.float_getters and codec.may_hide_nan(detail))
+        ) and (error := _non_finite(detail, self.detail_type)):
             raise error
         return data
 
@@ -217,11 +225,23 @@ class _Codec:
     """Per event class: its detail Struct, a decoder for it, where a float can hide and
     where a Decimal sits."""
 
-    __slots__ = ("decimal_getters", "decoder", "detail_cls", "float_getters")
+    __slots__ = ("decimal_getters", "decoder", "detail_cls", "float_getters", "validator")
 
     def __init__(self, event_cls: type[TfsoEvent]) -> None:
         self.detail_cls: type[EventDetail] = typing.get_type_hints(event_cls)["detail"]
         self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.detail_cls)
+        # What detail_json() decodes with: the detail, but metadata as msgspec.Raw.
+        hints = typing.get_type_hints(self.detail_cls, include_extras=True)
+        checked = msgspec.defstruct(
+            f"_{self.detail_cls.__name__}Check",
+            [
+                (name, msgspec.Raw if name == "metadata" else hints[name])
+                for name in self.detail_cls.__struct_fields__
+            ],
+            kw_only=True,
+            rename="camel",
+        )
+        self.validator: msgspec.json.Decoder[Any] = msgspec.json.Decoder(checked)
         info = msgspec.inspect.type_info(self.detail_cls)
         # Getters of every optional float; when one sits where no attribute path reaches
         # (in a list or dict), every validation walks the whole detail instead.
@@ -379,8 +399,13 @@ def unreadable(exc: Exception, detail_type: str | None) -> EventValidationError:
 def _walk(value: object, path: str) -> typing.Iterator[tuple[str, object]]:
     yield path, value
     if isinstance(value, msgspec.Struct):
-        for field in msgspec.structs.fields(value):
-            yield from _walk(getattr(value, field.name), f"{path}.{field.encode_name}")
+        # The class's own field tuples, not msgspec.structs.fields(), which re-reads the
+        # annotations (a compile() per field) on every call.
+        cls = type(value)
+        for name, wire_name in zip(
+            cls.__struct_fields__, cls.__struct_encode_fields__, strict=True
+        ):
+            yield from _walk(getattr(value, name), f"{path}.{wire_name}")
     elif isinstance(value, Mapping):
         for key, item in value.items():
             yield from _walk(item, f"{path}.{key}")

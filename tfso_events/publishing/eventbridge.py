@@ -53,6 +53,7 @@ from tfso_events.publishing import _redact
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     Accepted,
+    AdaptiveRate,
     BatchResult,
     Coalescer,
     Entry,
@@ -122,6 +123,20 @@ _THROTTLED_CALL_CODES = frozenset(
         "InternalException",
         "InternalFailure",
         "ServiceUnavailable",
+    }
+)
+#: Of those, the ones that say "slow down" (they cut the adaptive send rate).
+_THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
     }
 )
 #: Whole-call codes that mean the credentials are wrong or lack permission.
@@ -223,8 +238,10 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         self._max_request_bytes = max_request_bytes
         self._retry = retry
         self._shapes: dict[type[TfsoEvent], _Shape] = {}
-        # One limit for everything this client sends: coalesced and publish_many calls.
+        # One limit for everything this client sends: coalesced and publish_many calls;
+        # and one adaptive send rate, which engages when EventBridge throttles.
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._rate = AdaptiveRate() if retry.adaptive else None
         self._coalescer: Coalescer[PutEventsRequestEntryTypeDef] = Coalescer(
             self._send,
             max_entries=MAX_ENTRIES,
@@ -232,6 +249,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             policy=retry,
             semaphore=self._slots,
             linger=linger,
+            rate=self._rate,
         )
         self._client: EventBridgeClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -326,7 +344,9 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=self._max_request_bytes)
         async with self._in_flight.track():
             await self._connect()
-            outcomes = await deliver(batches, self._send, policy=self._retry, semaphore=self._slots)
+            outcomes = await deliver(
+                batches, self._send, policy=self._retry, semaphore=self._slots, rate=self._rate
+            )
         result = BatchResult.of([outcomes[index] for index in range(len(entries))])
         return result.raise_on_failure() if raise_on_error else result
 
@@ -589,7 +609,7 @@ def _entry_outcome(
     code = answer.get("ErrorCode") or "UnknownError"
     message = answer.get("ErrorMessage") or "no message"
     if code in _RETRYABLE_ENTRY_CODES:
-        return Retry(code, message)
+        return Retry(code, message, throttled=code == "ThrottlingException")
     detail_type = entry.event.detail_type
     bus = entry.payload.get("EventBusName", "default")
     hint = ""
@@ -620,7 +640,8 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
         message = str(error.get("Message") or exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in _THROTTLED_CALL_CODES or status == 429 or status >= 500:
-            return RetryableCallError(code, message)
+            throttled = code in _THROTTLING_CODES or status == 429
+            return RetryableCallError(code, message, throttled=throttled)
         if code in _AUTH_CALL_CODES or status in (401, 403):
             return AuthenticationError(
                 f"EventBridge refused the credentials ({code}: {message}); check that the "
