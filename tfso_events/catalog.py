@@ -21,7 +21,9 @@ from tfso_events.models._base import (
     _watch_default_timestamp,
     check_parsed,
     decode_error,
+    finite_decimals,
     unreadable,
+    utf8_checked,
 )
 from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event
@@ -105,9 +107,9 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
     _watch_default_timestamp()
     try:
         if is_mapping:
-            event: TfsoEvent = msgspec.convert(raw, _ANY_EVENT)
+            event = finite_decimals(typing.cast(TfsoEvent, msgspec.convert(raw, _ANY_EVENT)))
         else:
-            event = _DECODER.decode(raw)  # type: ignore[arg-type]
+            event = finite_decimals(_DECODER.decode(utf8_checked(raw)))  # type: ignore[arg-type]
         check_parsed(event, strict=strict)
         return event
     except msgspec.DecodeError as exc:
