@@ -310,20 +310,24 @@ def check_parsed(event: TfsoEvent, *, strict: bool) -> None:
         )
 
 
-def _in_utc(detail: EventDetail, paths: list[tuple[str, ...]] | None) -> EventDetail:
+def _in_utc(
+    detail: EventDetail, paths: list[tuple[tuple[str, ...], Callable[[Any], Any]]] | None
+) -> EventDetail:
     """``detail`` with every date-time in UTC: itself when all are, else a copy (the
     caller's event is never changed)."""
     if paths is None:  # a date-time inside a list or dict: rebuild through builtins
         tree = msgspec.to_builtins(detail, builtin_types=(datetime, Decimal))
         return msgspec.convert(_tree_in_utc(tree), type(detail))
-    for path in paths:
+    for path, get in paths:
         try:
-            value = operator.attrgetter(".".join(path))(detail)
+            value = get(detail)
         except AttributeError:  # an optional parent object is None
             continue
-        # a naive one is left for the decode to refuse with its path
-        if isinstance(value, datetime) and value.tzinfo not in (UTC, None):
-            detail = _replace_at(detail, path, value.astimezone(UTC))
+        tz = getattr(value, "tzinfo", None)
+        # UTC already; or naive (or no datetime), left for the decode to refuse by path
+        if tz is UTC or tz is None or not isinstance(value, datetime):
+            continue
+        detail = _replace_at(detail, path, value.astimezone(UTC))
     return detail
 
 
@@ -379,7 +383,10 @@ class _Codec:
         # included: a consumer must not receive a number nobody could have written.
         self.decimal_getters = _getters(_leaf_paths(info, (), msgspec.inspect.DecimalType))
         # Attribute paths of every date-time field (None: one sits in a list or dict).
-        self.datetime_paths = _leaf_paths(info, (), msgspec.inspect.DateTimeType)
+        paths = _leaf_paths(info, (), msgspec.inspect.DateTimeType)
+        self.datetime_paths: list[tuple[tuple[str, ...], Callable[[Any], Any]]] | None = (
+            None if paths is None else [(p, operator.attrgetter(".".join(p))) for p in paths]
+        )
 
     def may_hide_nan(self, detail: EventDetail) -> bool:
         for getter in self.float_getters:
