@@ -94,7 +94,13 @@ def read_lambda_event(event: object) -> Delivery:
     if source == "aws:sqs":
         arn = first.get("eventSourceARN")
         for index, record in enumerate(records):
-            _check_sqs(record, index)
+            if not (  # the shape Lambda sends, checked inline: this runs per record
+                type(record) is dict
+                and record.get("eventSource") == "aws:sqs"
+                and type(record.get("messageId")) is str
+                and record["messageId"]
+            ):
+                _check_sqs(record, index)
         return Delivery("sqs", records, isinstance(arn, str) and arn.endswith(".fifo"))
     if source == "aws:sns":
         for index, record in enumerate(records):
@@ -167,13 +173,14 @@ class _SnsNotification(msgspec.Struct):
 _SNS_DECODER = msgspec.json.Decoder(_SnsNotification)
 
 
-def decode_sqs_body(body: object, path: str) -> TfsoEvent | UnknownEvent:
+def decode_sqs_body(body: object, index: int) -> TfsoEvent | UnknownEvent:
     """The typed event in an SQS message body: the envelope itself (rule → SQS, raw SNS
     delivery) or the ``Message`` of an SNS notification. Raises
-    :class:`EventValidationError`; a wrong body type is reported at ``path``."""
-    if not isinstance(body, str):
+    :class:`EventValidationError`; a body that is no string at ``$.Records[index].body``."""
+    if type(body) is not str:
         raise EventValidationError(
-            f"an SQS message body is a string, got {type(body).__name__}", path=path
+            f"an SQS message body is a string, got {type(body).__name__}",
+            path=f"$.Records[{index}].body",
         )
     try:
         return parse_event(body)

@@ -11,12 +11,11 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from tfso_events.catalog import parse_event
-from tfso_events.consume._records import Via, decode_sqs_body, read_lambda_event
+from tfso_events.consume._records import Delivery, Via, decode_sqs_body, read_lambda_event
 from tfso_events.consume.dedupe import DedupeStore, MemoryDedupeStore
 from tfso_events.errors import EventValidationError, UnhandledEventError, UnknownEventTypeError
 from tfso_events.models._base import TfsoEvent, UnknownEvent
@@ -38,7 +37,6 @@ DEFAULT_LEASE = 900.0
 DEFAULT_MAX_CONCURRENCY = 10
 
 
-@dataclass(frozen=True, slots=True)
 class RecordContext:
     """Where an event came from; a handler with a second parameter receives it.
 
@@ -50,14 +48,49 @@ class RecordContext:
     * ``source_arn`` — the queue (``eventSourceARN``) or SNS subscription ARN;
     * ``raw`` — the raw record (for EventBridge, the whole envelope);
     * ``lambda_context`` — the context object Lambda passed to the function.
+
+    The fields are read from ``raw`` when asked for, so a context costs nothing unused.
     """
 
-    via: Via
-    message_id: str | None
-    receive_count: int | None
-    source_arn: str | None
-    raw: Mapping[str, Any]
-    lambda_context: Any = None
+    __slots__ = ("lambda_context", "raw", "via")
+
+    def __init__(self, via: Via, raw: Mapping[str, Any], lambda_context: Any = None) -> None:
+        self.via: Via = via
+        self.raw = raw
+        self.lambda_context = lambda_context
+
+    def __repr__(self) -> str:
+        return (
+            f"RecordContext(via={self.via!r}, message_id={self.message_id!r}, "
+            f"receive_count={self.receive_count!r})"
+        )
+
+    @property
+    def message_id(self) -> str | None:
+        """The SQS ``messageId``, SNS ``MessageId`` or EventBridge envelope ``id``."""
+        return _message_id(self.via, self.raw)
+
+    @property
+    def receive_count(self) -> int | None:
+        """SQS's ``ApproximateReceiveCount``; ``None`` for EventBridge and SNS."""
+        if self.via != "sqs":
+            return None
+        attributes = self.raw.get("attributes")
+        if not isinstance(attributes, Mapping):
+            return None
+        try:
+            return int(attributes["ApproximateReceiveCount"])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    @property
+    def source_arn(self) -> str | None:
+        """The queue ARN (SQS ``eventSourceARN``) or SNS ``EventSubscriptionArn``."""
+        if self.via == "sqs":
+            return _str_or_none(self.raw.get("eventSourceARN"))
+        if self.via == "sns":
+            return _str_or_none(self.raw.get("EventSubscriptionArn"))
+        return None
 
 
 class _Route:
@@ -86,6 +119,7 @@ def _takes_two(fn: Callable[..., Any]) -> bool:
 
 
 _EVENT_BASES = (TfsoEvent, UnknownEvent)
+_MISSING: Any = object()
 
 
 class EventRouter:
@@ -116,6 +150,7 @@ class EventRouter:
         self.strict = strict
         self._routes: dict[type[Any], _Route] = {}
         self._cache: dict[type[Any], _Route | None] = {}
+        self._has_async = False
         self._default: LambdaHandler | None = None
 
     def __repr__(self) -> str:
@@ -125,7 +160,7 @@ class EventRouter:
     @property
     def has_async_handlers(self) -> bool:
         """Whether any registered handler is a coroutine function (it needs a loop)."""
-        return any(route.is_async for route in self._routes.values())
+        return self._has_async
 
     def on(self, *event_classes: type[TfsoEvent] | type[UnknownEvent]) -> Callable[[F], F]:
         """Register the decorated function (sync or ``async def``) for ``event_classes``.
@@ -152,6 +187,7 @@ class EventRouter:
                 if cls in self._routes:
                     raise ValueError(f"{cls.__name__} already has a handler")
                 self._routes[cls] = route
+            self._has_async = self._has_async or route.is_async
             self._cache.clear()
             return fn
 
@@ -271,7 +307,9 @@ class LambdaHandler:
 
     def __call__(self, event: object, context: object = None) -> BatchResponse | None:
         """Handle one Lambda invocation (see :meth:`process`)."""
-        if not self._needs_loop():
+        if self._sync_only():
+            return self._process_sync(read_lambda_event(event), context)
+        if not self._needs_loop():  # sync handlers with a memory store: no loop either
             return _drive(self.process(event, context))
         try:
             asyncio.get_running_loop()
@@ -311,6 +349,8 @@ class LambdaHandler:
         raised). Anything else raises :class:`LambdaEventError`.
         """
         delivery = read_lambda_event(event)
+        if self._sync_only():
+            return self._process_sync(delivery, context)
         records = delivery.records
         if delivery.via != "sqs":
             for index, record in enumerate(records):
@@ -322,24 +362,35 @@ class LambdaHandler:
         if delivery.fifo:
             for index, record in enumerate(records):
                 if await self._one("sqs", index, record, context) is not None:
-                    failures = [{"itemIdentifier": r["messageId"]} for r in records[index:]]
-                    if len(failures) > 1:
-                        logger.info(
-                            "FIFO queue: %d later records of the batch are returned "
-                            "unprocessed, to keep their order",
-                            len(failures) - 1,
-                        )
-                    break
+                    return _fifo_failures(records, index)
             return {"batchItemFailures": failures}
         if self.max_concurrency == 1 or len(records) == 1 or not self.router.has_async_handlers:
-            outcomes = [
-                await self._one("sqs", index, record, context)
-                for index, record in enumerate(records)
-            ]
+            outcomes = [await self._one("sqs", i, r, context) for i, r in enumerate(records)]
         else:
             outcomes = await self._concurrently(records, context)
         for record, outcome in zip(records, outcomes, strict=True):
             if outcome is not None:
+                failures.append({"itemIdentifier": record["messageId"]})
+        return {"batchItemFailures": failures}
+
+    def _process_sync(self, delivery: Delivery, context: object) -> BatchResponse | None:
+        """:meth:`process` for sync handlers without a store: no coroutine at all."""
+        records = delivery.records
+        one = self._one_sync
+        if delivery.via != "sqs":
+            for index, record in enumerate(records):
+                failure = one(delivery.via, index, record, context)
+                if failure is not None:
+                    raise failure
+            return None
+        failures: list[dict[str, str]] = []
+        if delivery.fifo:
+            for index, record in enumerate(records):
+                if one("sqs", index, record, context) is not None:
+                    return _fifo_failures(records, index)
+            return {"batchItemFailures": failures}
+        for index, record in enumerate(records):
+            if one("sqs", index, record, context) is not None:
                 failures.append({"itemIdentifier": record["messageId"]})
         return {"batchItemFailures": failures}
 
@@ -356,10 +407,14 @@ class LambdaHandler:
 
     # -- one record ----------------------------------------------------------------
 
-    async def _one(
-        self, via: Via, index: int, record: Mapping[str, Any], context: object
-    ) -> BaseException | None:
-        """Decode, route, dedupe and handle one record; return its failure or ``None``."""
+    def _sync_only(self) -> bool:
+        return self.dedupe is None and not self.router.has_async_handlers
+
+    def _start(
+        self, via: Via, index: int, record: Mapping[str, Any]
+    ) -> tuple[TfsoEvent | UnknownEvent, _Route] | BaseException | None:
+        """Decode and route one record: the event and its route, or the record's outcome
+        (a failure, or ``None`` for a skipped event)."""
         try:
             event = _decode(via, index, record)
         except EventValidationError as exc:
@@ -368,6 +423,49 @@ class LambdaHandler:
         route = self.router._lookup(type(event))
         if route is None:
             return self._unhandled(via, index, record, event)
+        return event, route
+
+    def _one_sync(
+        self, via: Via, index: int, record: Mapping[str, Any], context: object
+    ) -> BaseException | None:
+        """:meth:`_one` for sync handlers without a dedupe store: no coroutine, and the
+        common case (an SQS body that is an envelope) inlined, as this runs per record."""
+        try:
+            body = record.get("body") if via == "sqs" else None
+            if type(body) is str:
+                try:
+                    event = parse_event(body)
+                except EventValidationError:  # an SNS notification, or truly invalid
+                    event = decode_sqs_body(body, index)
+            else:
+                event = _decode(via, index, record)
+        except EventValidationError as exc:
+            _log_invalid(via, index, record, exc)
+            return exc
+        router = self.router
+        route: _Route | None = router._cache.get(type(event), _MISSING)
+        if route is _MISSING:
+            route = router._lookup(type(event))
+        if route is None:
+            return self._unhandled(via, index, record, event)
+        try:
+            if route.wants_context:
+                route.fn(event, RecordContext(via, record, context))
+            else:
+                route.fn(event)
+        except Exception as exc:
+            _log_handler_failure(via, index, record, event, exc)
+            return exc
+        return None
+
+    async def _one(
+        self, via: Via, index: int, record: Mapping[str, Any], context: object
+    ) -> BaseException | None:
+        """Decode, route, dedupe and handle one record; return its failure or ``None``."""
+        started = self._start(via, index, record)
+        if type(started) is not tuple:
+            return started  # type: ignore[return-value]
+        event, route = started
         key: str | None = None
         store = self.dedupe
         if store is not None:
@@ -396,22 +494,13 @@ class LambdaHandler:
                 return exc
         try:
             if route.wants_context:
-                result = route.fn(event, _context(via, record, context))
+                result = route.fn(event, RecordContext(via, record, context))
             else:
                 result = route.fn(event)
             if route.is_async or inspect.isawaitable(result):
                 await result
         except Exception as exc:
-            logger.error(
-                "%s: the handler of %s %s raised %s: %s",
-                _where(via, index, record),
-                event.detail_type,
-                event.id,
-                type(exc).__name__,
-                exc,
-                exc_info=exc,
-                extra=_extra(via, record, event.detail_type),
-            )
+            _log_handler_failure(via, index, record, event, exc)
             if key is not None and store is not None:
                 await self._release(store, key)
             return exc
@@ -484,42 +573,10 @@ class LambdaHandler:
 
 def _decode(via: Via, index: int, record: Mapping[str, Any]) -> TfsoEvent | UnknownEvent:
     if via == "sqs":
-        return decode_sqs_body(record.get("body"), f"$.Records[{index}].body")
+        return decode_sqs_body(record.get("body"), index)
     if via == "sns":
         return parse_event(record["Sns"]["Message"])
     return parse_event(record)
-
-
-def _context(via: Via, record: Mapping[str, Any], lambda_context: object) -> RecordContext:
-    if via == "sqs":
-        attributes = record.get("attributes")
-        count = (
-            attributes.get("ApproximateReceiveCount") if isinstance(attributes, Mapping) else None
-        )
-        try:
-            receive_count = int(count) if count is not None else None
-        except (TypeError, ValueError):
-            receive_count = None
-        return RecordContext(
-            "sqs",
-            record["messageId"],
-            receive_count,
-            _str_or_none(record.get("eventSourceARN")),
-            record,
-            lambda_context,
-        )
-    if via == "sns":
-        return RecordContext(
-            "sns",
-            _str_or_none(record["Sns"].get("MessageId")),
-            None,
-            _str_or_none(record.get("EventSubscriptionArn")),
-            record,
-            lambda_context,
-        )
-    return RecordContext(
-        "eventbridge", _str_or_none(record.get("id")), None, None, record, lambda_context
-    )
 
 
 def _str_or_none(value: object) -> str | None:
@@ -544,6 +601,37 @@ def _where(via: Via, index: int, record: Mapping[str, Any]) -> str:
 
 def _extra(via: Via, record: Mapping[str, Any], detail_type: str | None) -> dict[str, Any]:
     return {"via": via, "message_id": _message_id(via, record), "detail_type": detail_type}
+
+
+def _fifo_failures(records: Sequence[Mapping[str, Any]], first: int) -> BatchResponse:
+    """FIFO: the failed record and every later one, unprocessed, so their order holds."""
+    failures = [{"itemIdentifier": r["messageId"]} for r in records[first:]]
+    if len(failures) > 1:
+        logger.info(
+            "FIFO queue: %d later records of the batch are returned unprocessed, to keep "
+            "their order",
+            len(failures) - 1,
+        )
+    return {"batchItemFailures": failures}
+
+
+def _log_handler_failure(
+    via: Via,
+    index: int,
+    record: Mapping[str, Any],
+    event: TfsoEvent | UnknownEvent,
+    exc: Exception,
+) -> None:
+    logger.error(
+        "%s: the handler of %s %s raised %s: %s",
+        _where(via, index, record),
+        event.detail_type,
+        event.id,
+        type(exc).__name__,
+        exc,
+        exc_info=exc,
+        extra=_extra(via, record, event.detail_type),
+    )
 
 
 def _log_invalid(
