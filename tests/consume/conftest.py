@@ -7,6 +7,7 @@ records Lambda hands a function); the moto tests build them from real queue mess
 from __future__ import annotations
 
 import json
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -104,13 +105,27 @@ def sns_event(*messages: str) -> dict[str, Any]:
     }
 
 
+def _reset(url: str) -> None:
+    # moto keeps its backends per process, shared by every server the suite starts: start
+    # and leave clean, so other modules can create the same bus.
+    request = urllib.request.Request(f"{url}/moto-api/reset", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        answer.read()
+
+
 @pytest.fixture(scope="module")
 def moto_url() -> Iterator[str]:
-    """moto's server on 127.0.0.1 and a free port, for one test module."""
+    """moto's server on 127.0.0.1 and a free port, for one test module; moto's state is
+    reset before and after."""
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
     try:
-        yield f"http://{host}:{port}"
+        _reset(url)
+        yield url
     finally:
-        server.stop()
+        try:
+            _reset(url)
+        finally:
+            server.stop()

@@ -100,14 +100,23 @@ def _lambda_record(message: dict[str, Any], queue_arn: str) -> dict[str, Any]:
     }
 
 
+def _drained(sqs: Any, queue_url: str) -> bool:
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=queue_url,
+        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+    )["Attributes"]
+    return all(value == "0" for value in attributes.values())
+
+
 def _poll(url: str, queue_url: str, handler: LambdaHandler, seconds: float) -> list[dict]:
-    """Play Lambda's event source mapping for ``seconds``: receive, invoke, delete the
-    successes. Returns every Lambda event it built."""
+    """Play Lambda's event source mapping until the queue is empty (every message deleted
+    or dead-lettered; at most ``seconds``): receive, invoke, delete the successes.
+    Returns every Lambda event it built."""
     sqs = _boto("sqs", url)
     queue_arn = _arn(sqs, queue_url)
     built: list[dict[str, Any]] = []
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not (built and _drained(sqs, queue_url)):
         messages = sqs.receive_message(
             QueueUrl=queue_url,
             MaxNumberOfMessages=10,
@@ -175,7 +184,7 @@ async def test_rule_to_sqs_failures_end_in_the_dlq_and_nothing_else(moto_url: st
     await asyncio.to_thread(sqs.send_message, QueueUrl=queue_url, MessageBody=poison)
 
     router, seen = _router(fail={"Karl3"})
-    built = await asyncio.to_thread(_poll, moto_url, queue_url, router.handler(), 6)
+    built = await asyncio.to_thread(_poll, moto_url, queue_url, router.handler(), 30)
 
     assert sorted(set(seen)) == [f"Karl{n}" for n in range(5)]
     assert seen.count("Karl3") == MAX_RECEIVES
@@ -215,7 +224,7 @@ async def test_sns_to_sqs_raw_and_not_raw(moto_url: str, raw: bool) -> None:
         sns.publish(TopicArn=topic_arn, Message=body)
 
     router, seen = _router(fail={"Karl1"})
-    await asyncio.to_thread(_poll, moto_url, queue_url, router.handler(), 5)
+    await asyncio.to_thread(_poll, moto_url, queue_url, router.handler(), 30)
 
     assert seen.count("Karl0") == seen.count("Karl2") == 1
     assert seen.count("Karl1") == MAX_RECEIVES
