@@ -190,12 +190,12 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
                 f"constraint: Member must have length {bound} (got {count})",
             )
         size = sum(entry_size(entry) for entry in call.entries)
-        if size > limit:
+        if size >= limit:  # AWS: "the total entry size must be less than 256KB"
             return _aws_error(
                 400,
                 "ValidationException",
                 f"Total size of the entries in the request is over the limit "
-                f"({size} > {limit} bytes).",
+                f"({size} bytes, must be less than {limit}).",
             )
 
         now = time.time()

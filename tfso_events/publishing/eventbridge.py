@@ -35,6 +35,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
@@ -81,9 +82,12 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "MAX_BUS_NAME_LENGTH",
     "MAX_DETAIL_TYPE_LENGTH",
     "MAX_ENTRIES",
     "MAX_REQUEST_BYTES_LIMIT",
+    "MAX_RESOURCE_LENGTH",
+    "MAX_TRACE_HEADER_LENGTH",
     "TfsoEventBridgeClient",
     "redact_botocore_logs",
 ]
@@ -98,6 +102,17 @@ DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
 MAX_REQUEST_BYTES_LIMIT = 1024 * 1024
 #: PutEvents refuses a longer ``DetailType``.
 MAX_DETAIL_TYPE_LENGTH = 128
+#: botocore's service model (``TraceHeader``): 1 to 500 characters.
+MAX_TRACE_HEADER_LENGTH = 500
+#: botocore's service model (``NonPartnerEventBusNameOrArn``): 1 to 1600 characters,
+#: a name or an event-bus ARN matching this pattern.
+MAX_BUS_NAME_LENGTH = 1600
+_BUS_NAME = re.compile(
+    r"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[\.\-_A-Za-z0-9]+"
+)
+#: botocore's service model (``EventResource``): at most 2048 characters, an ARN.
+MAX_RESOURCE_LENGTH = 2048
+_ARN = re.compile(r"arn:[\w-]+:[\w-]*:[\w-]*:[0-9]*:.+", re.DOTALL)
 #: ``PutEvents`` calls in flight at once (and the least size of the connection pool).
 DEFAULT_MAX_CONCURRENCY = 16
 
@@ -231,6 +246,8 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         if linger < 0:
             raise ConfigurationError(f"linger must not be negative, got {linger}")
         self._event_bus_name = event_bus_name.strip() if event_bus_name else None
+        if self._event_bus_name is not None and (problem := _bus_problem(self._event_bus_name)):
+            raise ConfigurationError(f"event_bus_name {problem}")
         self._region_name = region_name
         self._endpoint_url = endpoint_url
         self._session = session
@@ -245,7 +262,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         self._coalescer: Coalescer[PutEventsRequestEntryTypeDef] = Coalescer(
             self._send,
             max_entries=MAX_ENTRIES,
-            max_bytes=max_request_bytes,
+            max_bytes=_below(max_request_bytes),
             policy=retry,
             semaphore=self._slots,
             linger=linger,
@@ -341,7 +358,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                 raise
         if not entries:
             return BatchResult.of(())
-        batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=self._max_request_bytes)
+        batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=_below(self._max_request_bytes))
         async with self._in_flight.track():
             await self._connect()
             outcomes = await deliver(
@@ -386,8 +403,11 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                 path="$.source",
                 detail_type=detail_type,
             )
+        bus = self.bus_for(cls)
+        if problem := _bus_problem(bus):
+            raise ConfigurationError(f"the event bus of {detail_type} {problem}")
         size = len(source.encode()) + len(detail_type.encode())
-        shape = self._shapes[cls] = _Shape(source, detail_type, self.bus_for(cls), size)
+        shape = self._shapes[cls] = _Shape(source, detail_type, bus, size)
         return shape
 
     def _entry(
@@ -406,15 +426,37 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         # (and 14 for Time, which we leave to EventBridge to set).
         size = shape.size + len(detail)
         if event.resources:
-            payload["Resources"] = list(event.resources)
-            size += sum(len(resource.encode()) for resource in event.resources)
+            payload["Resources"] = resources = list(event.resources)
+            for at, resource in enumerate(resources):
+                if not isinstance(resource, str) or not _ARN.fullmatch(resource):
+                    raise EventValidationError(
+                        f"Resources must be ARNs (arn:partition:service:region:account:"
+                        f"resource), got {resource!r}",
+                        path=f"$.resources[{at}]",
+                        detail_type=shape.detail_type,
+                    )
+                if len(resource) > MAX_RESOURCE_LENGTH:
+                    raise EventValidationError(
+                        f"a resource ARN is {len(resource)} characters; PutEvents allows at "
+                        f"most {MAX_RESOURCE_LENGTH}",
+                        path=f"$.resources[{at}]",
+                        detail_type=shape.detail_type,
+                    )
+                size += len(resource.encode())
         if trace:
+            if len(trace) > MAX_TRACE_HEADER_LENGTH:
+                raise ConfigurationError(
+                    f"_X_AMZN_TRACE_ID is {len(trace)} characters; PutEvents takes a "
+                    f"TraceHeader of at most {MAX_TRACE_HEADER_LENGTH}"
+                )
             payload["TraceHeader"] = trace
-        if size > self._max_request_bytes:
+        # AWS: "the total entry size must be less than 256KB" — the limit itself is over.
+        if size >= self._max_request_bytes:
             raise EventTooLargeError(
                 f"too large for PutEvents: the entry is {size} bytes by AWS's entry-size "
-                f"formula and max_request_bytes is {self._max_request_bytes}; send a large "
-                "payload by reference (an S3 key, say) instead",
+                f"formula and must be less than {self._max_request_bytes} (max_request_bytes "
+                f"is {self._max_request_bytes}); send a large payload by reference (an S3 "
+                "key, say) instead",
                 path="$.detail",
                 detail_type=shape.detail_type,
             )
@@ -677,3 +719,20 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
     if isinstance(exc, bx.BotoCoreError):
         return DeliveryError(f"PutEvents failed: {exc}", code=type(exc).__name__)
     raise exc
+
+
+def _below(limit: int) -> int:
+    """The most bytes a call may carry: AWS's sizes must be *less than* the limit."""
+    return max(1, limit - 1)
+
+
+def _bus_problem(bus: str) -> str | None:
+    """Why PutEvents would refuse ``bus`` as ``EventBusName`` (botocore's model), or None."""
+    if len(bus) > MAX_BUS_NAME_LENGTH:
+        return f"is {len(bus)} characters; PutEvents allows at most {MAX_BUS_NAME_LENGTH}"
+    if not _BUS_NAME.fullmatch(bus):
+        return (
+            f"{bus!r} is neither a bus name (letters, digits, '.', '-', '_') nor an "
+            "event-bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)"
+        )
+    return None
