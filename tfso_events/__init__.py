@@ -39,6 +39,7 @@ from tfso_events.publishing._batching import (
     PublishResult,
     RetryPolicy,
 )
+from tfso_events.publishing._protocols import Publisher, SyncPublisher
 
 if TYPE_CHECKING:
     from tfso_events.local import LocalHub
@@ -61,7 +62,9 @@ __all__ = [
     "PublishError",
     "PublishFailure",
     "PublishResult",
+    "Publisher",
     "RetryPolicy",
+    "SyncPublisher",
     "TfsoEvent",
     "TfsoEventApiClient",
     "TfsoEventBridgeClient",
