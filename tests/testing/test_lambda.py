@@ -25,10 +25,18 @@ def test_eventbridge_payload_is_the_documented_envelope() -> None:
     event = build(BankTransactionCreatedV1Event)
     payload = lambda_eventbridge_event(event, time=WHEN, event_id="abc")
     assert set(payload) == {
-        "version", "id", "detail-type", "source", "account", "time", "region", "resources",
+        "version",
+        "id",
+        "detail-type",
+        "source",
+        "account",
+        "time",
+        "region",
+        "resources",
         "detail",
     }
-    assert payload["version"] == "0" and payload["id"] == "abc"
+    assert payload["version"] == "0"
+    assert payload["id"] == "abc"
     assert payload["time"] == "2024-05-01T12:00:00Z"
     assert payload["detail-type"] == "bank.transaction:created@v1"
     assert payload["detail"] == json.loads(event.detail_json())
@@ -44,8 +52,15 @@ def test_sqs_payload_has_one_record_per_message_with_the_envelope_body() -> None
     assert len(records) == 3
     first = records[0]
     assert set(first) == {
-        "messageId", "receiptHandle", "body", "attributes", "messageAttributes",
-        "md5OfBody", "eventSource", "eventSourceARN", "awsRegion",
+        "messageId",
+        "receiptHandle",
+        "body",
+        "attributes",
+        "messageAttributes",
+        "md5OfBody",
+        "eventSource",
+        "eventSourceARN",
+        "awsRegion",
     }
     assert first["eventSource"] == "aws:sqs"
     assert first["eventSourceARN"].startswith("arn:aws:sqs:eu-west-1:123456789012:")
@@ -64,7 +79,8 @@ def test_sns_payload_wraps_the_envelope_as_the_message() -> None:
     event = build(BankTestCreatedV1Event)
     payload = lambda_sns_event(event, topic="orders", time=WHEN)
     (record,) = payload["Records"]
-    assert record["EventSource"] == "aws:sns" and record["EventVersion"] == "1.0"
+    assert record["EventSource"] == "aws:sns"
+    assert record["EventVersion"] == "1.0"
     sns = record["Sns"]
     assert sns["Type"] == "Notification"
     assert sns["TopicArn"] == "arn:aws:sns:eu-west-1:123456789012:orders"

@@ -89,7 +89,8 @@ async def test_refuse_by_predicate_and_raise_on_error_semantics() -> None:
     assert not result.ok
     assert result.failed[0].code == "AccessDenied"
     assert "EventBridge refused bank.transaction:deleted@v1" in result.failed[0].reason
-    assert result.event_ids[0] is None and result.event_ids[1] is not None
+    assert result.event_ids[0] is None
+    assert result.event_ids[1] is not None
     assert publisher.events == [ok, ok]
     with pytest.raises(DeliveryError, match="AccessDenied"):
         await publisher.publish(refused)
@@ -139,7 +140,9 @@ async def test_assert_published_counts_and_where() -> None:
     assert len(found) == 2
     publisher.assert_published(BankTransactionCreatedV1Event, count=1, metadata={"k": 1})
     with pytest.raises(AssertionError, match="exactly 1"):
-        publisher.assert_published(BankTransactionCreatedV1Event, count=1, content__status__code=200)
+        publisher.assert_published(
+            BankTransactionCreatedV1Event, count=1, content__status__code=200
+        )
 
 
 async def test_assert_published_failure_shows_a_readable_diff() -> None:
@@ -153,7 +156,8 @@ async def test_assert_published_failure_shows_a_readable_diff() -> None:
         )
     text = str(info.value)
     assert "expected at least one BankTransactionCreatedV1Event" in text
-    assert "- expected 200" in text and "+ found    100" in text
+    assert "- expected 200" in text
+    assert "+ found    100" in text
     assert "content__licence: no such attribute" in text
     with pytest.raises(AssertionError) as other:
         publisher.assert_published(BankTestCreatedV1Event)
@@ -172,7 +176,8 @@ def test_sync_memory_publisher_behaves_like_the_async_one() -> None:
         with pytest.raises(DeliveryError):
             publisher.publish(event)
         batch = publisher.publish_many([event, event])
-        assert batch.ok and len(batch) == 2
+        assert batch.ok
+        assert len(batch) == 2
         publisher.assert_published(BankTestCreatedV1Event, count=3)
         assert publisher.memory.events == publisher.events
     with pytest.raises(ConfigurationError):

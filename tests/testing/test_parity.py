@@ -52,7 +52,8 @@ async def _outcome(client: Publisher, event: TfsoEvent, many: bool) -> tuple[str
             result = await client.publish(event)
     except Exception as exc:
         return type(exc).__name__, f"{exc} {getattr(exc, '__notes__', '')}"
-    assert isinstance(result, PublishResult) and result.event_id
+    assert isinstance(result, PublishResult)
+    assert result.event_id
     return "ok", result.detail_type
 
 
@@ -70,7 +71,8 @@ async def test_memory_and_real_clients_agree(
     expected = await _outcome(MemoryPublisher(), event, many)
     got = await _outcome(client, event, many)
     if kind == "api" and name == "oversized":
-        assert expected[0] == "EventTooLargeError" and got[0] == "ok"
+        assert expected[0] == "EventTooLargeError"
+        assert got[0] == "ok"
         return
     assert got == expected
     arrived = tfso_hub.count() if kind != "memory" else len(client.events)  # type: ignore[attr-defined]

@@ -40,7 +40,9 @@ class Orders:
 @pytest.mark.asyncio
 async def test_memory(memory_publisher):
     assert await Orders(memory_publisher).book(200)
-    memory_publisher.assert_published(BankTransactionCreatedV1Event, count=1, content__status__code=200)
+    memory_publisher.assert_published(
+        BankTransactionCreatedV1Event, count=1, content__status__code=200
+    )
     memory_publisher.refuse(code="AccessDeniedException")
     assert await Orders(memory_publisher).book(201) == "retry later"
 
@@ -86,7 +88,8 @@ async def test_env(tfso_env, tfso_hub):
         capture_output=True, text=True, env={**os.environ, **tfso_env},
     )
     assert out.returncode == 0, out.stdout + out.stderr
-    assert sorted(e.via for e in tfso_hub.received()) == ["api", "api", "eventbridge", "eventbridge"]
+    vias = sorted(e.via for e in tfso_hub.received())
+    assert vias == ["api", "api", "eventbridge", "eventbridge"]
     assert os.environ["AWS_ACCESS_KEY_ID"] == "testing"
 
 
@@ -107,9 +110,10 @@ def test_plugin_fixtures_in_a_user_test_module(
     (fresh, faults reset per test), tfso_session_hub and tfso_env (both async clients,
     the sync facade and the CLI reach the hub; the environment is restored): every
     test passes but the one whose assert_published fails, with the readable diff."""
-    from tfso_events.testing import build, lambda_eventbridge_event
-    from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event
     import json
+
+    from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event
+    from tfso_events.testing import build, lambda_eventbridge_event
 
     events = tmp_path_factory.mktemp("events") / "one.ndjson"
     event = build(BankTransactionCreatedV1Event, content__status__code=4)
@@ -145,7 +149,8 @@ import sys
 
 def test_nothing_loaded():
     heavy = ("aiohttp", "aioboto3", "botocore", "hypothesis", "tfso_events.testing",
-             "tfso_events.local", "tfso_events.publishing.eventbridge", "tfso_events.publishing.api")
+             "tfso_events.local", "tfso_events.publishing.eventbridge",
+             "tfso_events.publishing.api")
     loaded = sorted(m for m in sys.modules if m.startswith(heavy))
     assert "tfso_events.pytest_plugin" in sys.modules
     assert loaded == [], loaded

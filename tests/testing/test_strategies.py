@@ -28,13 +28,15 @@ async def test_generated_events_validate_publish_and_parse_back_equal(
     """1,000 events drawn per class all validate; published through the real EventBridge
     client to the local hub, each parses back (from the hub's raw JSON) to an equal
     detail; optional fields were drawn both present and absent."""
-    from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
     from tfso_events._cli_local import local_aws_session
+    from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
     drawn: list[TfsoEvent] = []
 
     @settings(
-        max_examples=PER_CLASS, database=None, deadline=None,
+        max_examples=PER_CLASS,
+        database=None,
+        deadline=None,
         suppress_health_check=list(HealthCheck),
     )
     @given(events(cls))

@@ -20,7 +20,7 @@ See ``docs/testing.md``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from tfso_events.testing._factories import build, example
 from tfso_events.testing._lambda import (
@@ -66,6 +66,3 @@ def events(cls: type[E]) -> SearchStrategy[E]:
             name="hypothesis",
         ) from None
     return strategy(cls)
-
-
-_ = Any

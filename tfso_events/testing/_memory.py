@@ -208,7 +208,7 @@ class MemoryPublisher:
 
     def published(self, cls: type[E]) -> list[E]:
         """The accepted events of class ``cls`` (a ``<Name>Event``), oldest first."""
-        return [record.event for record in self.records if type(record.event) is cls]  # type: ignore[misc]
+        return [record.event for record in self.records if type(record.event) is cls]
 
     def assert_published(self, cls: type[E], count: int | None = None, **where: Any) -> list[E]:
         """Assert that events of ``cls`` were published, and return those that match.

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
 
-import msgspec
 import msgspec.inspect as mi
 from hypothesis import strategies as st
 
@@ -25,7 +24,7 @@ __all__ = ["events"]
 E = TypeVar("E", bound=TfsoEvent)
 
 _INT64 = (-(2**63), 2**63 - 1)
-_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=24)
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]), max_size=24)
 _ZONES = st.sampled_from(
     [UTC, timezone(timedelta(hours=2)), timezone(timedelta(hours=-5, minutes=-30))]
 )
@@ -36,9 +35,7 @@ _DECIMALS = st.decimals(
     min_value=Decimal("-1e15"), max_value=Decimal("1e15"), allow_nan=False, places=4
 )
 _FLOATS = st.floats(allow_nan=False, allow_infinity=False)
-_JSON_SCALARS = (
-    st.none() | st.booleans() | st.integers(*_INT64) | _FLOATS | _TEXT
-)
+_JSON_SCALARS = st.none() | st.booleans() | st.integers(*_INT64) | _FLOATS | _TEXT
 _JSON = st.recursive(
     _JSON_SCALARS,
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
@@ -56,7 +53,9 @@ def events(cls: type[E]) -> st.SearchStrategy[E]:
     Every drawn event passes ``event.validate()`` and survives the wire unchanged.
     """
     if not (isinstance(cls, type) and issubclass(cls, TfsoEvent)) or cls is TfsoEvent:
-        raise TypeError(f"events() needs an event class such as BankTestCreatedV1Event, got {cls!r}")
+        raise TypeError(
+            f"events() needs an event class such as BankTestCreatedV1Event, got {cls!r}"
+        )
     detail_cls = cls.detail_class()
     hints = typing.get_type_hints(detail_cls, include_extras=True)
     content = _strategy(mi.type_info(hints["content"]))
@@ -69,7 +68,7 @@ def events(cls: type[E]) -> st.SearchStrategy[E]:
     return st.builds(cls, detail=detail)
 
 
-def _strategy(info: mi.Type) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911 - one case per type
+def _strategy(info: mi.Type) -> st.SearchStrategy[Any]:
     if isinstance(info, mi.Metadata):
         return _strategy(info.type)
     if isinstance(info, mi.StructType):
@@ -81,16 +80,24 @@ def _strategy(info: mi.Type) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911 -
     if isinstance(info, mi.NoneType):
         return st.none()
     if isinstance(info, mi.StrType):
-        return st.text(
-            st.characters(exclude_categories=("Cs",)),
-            min_size=info.min_length or 0,
-            max_size=info.max_length if info.max_length is not None else 24,
-        ) if info.pattern is None else st.from_regex(info.pattern, fullmatch=True)
+        return (
+            st.text(
+                st.characters(exclude_categories=["Cs"]),
+                min_size=info.min_length or 0,
+                max_size=info.max_length if info.max_length is not None else 24,
+            )
+            if info.pattern is None
+            else st.from_regex(info.pattern, fullmatch=True)
+        )
     if isinstance(info, mi.BoolType):
         return st.booleans()
     if isinstance(info, mi.IntType):
-        low = info.ge if info.ge is not None else (info.gt + 1 if info.gt is not None else _INT64[0])
-        high = info.le if info.le is not None else (info.lt - 1 if info.lt is not None else _INT64[1])
+        low = (
+            info.ge if info.ge is not None else (info.gt + 1 if info.gt is not None else _INT64[0])
+        )
+        high = (
+            info.le if info.le is not None else (info.lt - 1 if info.lt is not None else _INT64[1])
+        )
         return st.integers(low, high)
     if isinstance(info, mi.FloatType):
         return st.floats(
@@ -120,6 +127,3 @@ def _strategy(info: mi.Type) -> st.SearchStrategy[Any]:  # noqa: C901, PLR0911 -
     if isinstance(info, mi.AnyType):
         return _JSON
     raise TypeError(f"events(): no strategy for the field type {info!r}")
-
-
-_ = msgspec  # the type walk above reads msgspec's own view of the model
