@@ -12,17 +12,23 @@ EXPECTED = [
     "AuthenticationError",
     "BatchResult",
     "ConfigurationError",
+    "DedupeStore",
     "DeliveryError",
     "DetailTypes",
+    "DynamoDBDedupeStore",
     "EventContent",
     "EventDetail",
+    "EventRouter",
     "EventTooLargeError",
     "EventValidationError",
+    "LambdaEventError",
     "LocalHub",
+    "MemoryDedupeStore",
     "PublishError",
     "PublishFailure",
     "PublishResult",
     "Publisher",
+    "RecordContext",
     "RetryPolicy",
     "SyncPublisher",
     "TfsoEvent",
@@ -31,6 +37,7 @@ EXPECTED = [
     "TfsoEventsError",
     "TfsoModules",
     "TfsoSources",
+    "UnhandledEventError",
     "UnknownEvent",
     "UnknownEventTypeError",
     "__version__",
@@ -67,6 +74,7 @@ def test_error_hierarchy() -> None:
             assert issubclass(value, tfso_events.TfsoEventsError), name
     assert issubclass(tfso_events.UnknownEventTypeError, tfso_events.EventValidationError)
     assert issubclass(tfso_events.DeliveryError, tfso_events.PublishError)
+    assert issubclass(tfso_events.LambdaEventError, tfso_events.EventValidationError)
 
 
 COLD_START = """

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing._batching import BatchResult, PublishResult
+from tfso_events.results import BatchResult, PublishResult
 
 __all__ = ["Publisher", "SyncPublisher"]
 

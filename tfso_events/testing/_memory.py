@@ -18,18 +18,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from tfso_events.errors import ConfigurationError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing._batching import (
-    BatchResult,
-    Entry,
-    Outcome,
-    PublishResult,
-    RetryPolicy,
-)
+from tfso_events.publishing._batching import Entry, Outcome, RetryPolicy
 from tfso_events.publishing.eventbridge import (
     DEFAULT_MAX_REQUEST_BYTES,
     TfsoEventBridgeClient,
     _entry_outcome,
 )
+from tfso_events.results import BatchResult, PublishResult
 from tfso_events.sync import _SyncPublisher
 from tfso_events.testing._match import describe_mismatch, matches
 
@@ -43,8 +38,11 @@ __all__ = ["MemoryPublisher", "PublishedEvent", "SyncMemoryPublisher"]
 
 E = TypeVar("E", bound=TfsoEvent)
 
-#: Retries as the real clients count them (8 attempts), without waiting between them.
-INSTANT_RETRY = RetryPolicy(base_delay=0.0, max_delay=0.0, max_retry_after=0.0)
+#: Retries without waiting: at most 8 tries of an entry (the clients' own policy is a
+#: time budget, which a retry loop that never sleeps would not spend), no rate limiting.
+INSTANT_RETRY = RetryPolicy(
+    max_attempts=8, base_delay=0.0, max_delay=0.0, max_retry_after=0.0, adaptive=False
+)
 #: What EventBridge says when it throttles an entry.
 THROTTLED = ("ThrottlingException", "Rate exceeded")
 
@@ -141,7 +139,7 @@ class MemoryPublisher:
     Make it fail to test a service's error paths: :meth:`throttle`, :meth:`refuse`,
     :meth:`misconfigure`; :meth:`reset` heals it. Options: ``event_bus_name``,
     ``max_request_bytes`` (the PutEvents size limit, 256 KiB) and ``retry`` (default: 8
-    attempts, no delays).
+    attempts, no delays, no rate limiting).
     """
 
     def __init__(

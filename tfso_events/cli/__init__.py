@@ -105,10 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return 2
+    # SIGTERM (a container orchestrator's stop) is Ctrl-C: the commands that install
+    # their own handling treat both alike, and before they do it interrupts cleanly.
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return run(args)
     except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # -- argument types ------------------------------------------------------------------------
@@ -121,6 +129,19 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _per_second(text: str) -> float:
+    number = text.strip().removesuffix("/s").strip()
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate such as 2000/s (entries per second)"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive rate per second")
     return value
 
 
@@ -201,7 +222,7 @@ def list_(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
-    from tfso_events._cli_console import print_table
+    from tfso_events.cli._console import print_table
 
     print_table(
         ["detail-type", "source", "module", "class"],
@@ -265,7 +286,7 @@ def validate(args: argparse.Namespace) -> int:
     Exit status: 0 when every record is valid, 1 when any is not, 2 when a file cannot
     be read.
     """
-    from tfso_events._cli_records import RecordFile, to_event
+    from tfso_events.cli._records import RecordFile, to_event
     from tfso_events.errors import EventValidationError
 
     valid = invalid = 0
@@ -356,9 +377,18 @@ def _problem(exc: Exception) -> str:
         arg(
             "--max-attempts",
             type=_positive_int,
-            default=8,
+            default=None,
             metavar="N",
-            help="tries per event, the first included (default: %(default)s)",
+            help="tries per event, the first included (default: no count; retries end "
+            "at the retry deadline)",
+        ),
+        arg(
+            "--retry-deadline",
+            type=_seconds,
+            default=60.0,
+            metavar="SECONDS",
+            help="give up on events still failing after this long without progress "
+            "(default: %(default)s)",
         ),
         arg(
             "--batch-size",
@@ -388,7 +418,7 @@ def publish(args: argparse.Namespace) -> int:
     Exit status: 0 when every record was sent, 1 when any failed or was invalid,
     2 for a usage or configuration error, 130 when interrupted.
     """
-    from tfso_events._cli_publish import run_publish
+    from tfso_events.cli._publish import run_publish
 
     return run_publish(args)
 
@@ -432,6 +462,14 @@ def publish(args: argparse.Namespace) -> int:
             help="fraction of POST /oauth/token answered 503",
         ),
         arg(
+            "--quota",
+            type=_per_second,
+            default=None,
+            metavar="N/s",
+            help="rate quota: PutEvents entries (and POST /events) beyond N per second "
+            "are answered ThrottlingException (429), as the real service throttles",
+        ),
+        arg(
             "--latency",
             type=_seconds,
             default=0.0,
@@ -471,6 +509,7 @@ async def _run_hub(args: argparse.Namespace) -> int:
         error_rate=args.error_rate,
         token_error_rate=args.token_error_rate,
         latency=args.latency,
+        quota=args.quota,
     )
     local_hub = LocalHub(
         port=args.port,
@@ -511,6 +550,7 @@ def _banner(local_hub: LocalHub, args: argparse.Namespace) -> str:
             ("error_rate", faults.error_rate),
             ("token_error_rate", faults.token_error_rate),
             ("latency", faults.latency),
+            ("quota", f"{faults.quota:g}/s" if faults.quota else None),
         )
         if value
     ]
@@ -685,7 +725,7 @@ def demo(args: argparse.Namespace) -> int:
     Needs no credentials and no network beyond 127.0.0.1, and ignores AWS_* and
     TFSO_EVENTS_* variables. Exit status 0 only when every event arrived.
     """
-    from tfso_events._cli_demo import run_demo
+    from tfso_events.cli._demo import run_demo
 
     return run_demo()
 
@@ -710,7 +750,7 @@ def docs(args: argparse.Namespace) -> int:
     and a sample) and an index, in the seed documentation's form."""
     from pathlib import Path
 
-    from tfso_events._docgen import write_event_docs
+    from tfso_events.cli._docgen import write_event_docs
 
     written = write_event_docs(Path(args.out))
     for path in written:
