@@ -12,6 +12,8 @@ if TYPE_CHECKING:
 
     from tfso_events.local import LocalHub
 
+pytest_plugins = ("pytester",)  # tests/testing runs user test modules through it
+
 #: ``await serve(app)`` starts an aiohttp app on a free loopback port and returns its URL.
 Serve = Callable[..., Awaitable[str]]
 

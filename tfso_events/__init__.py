@@ -36,6 +36,7 @@ from tfso_events.errors import (
 )
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent, UnknownEvent
 from tfso_events.publishing._batching import RetryPolicy
+from tfso_events.publishing._protocols import Publisher, SyncPublisher
 from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
@@ -71,8 +72,10 @@ __all__ = [
     "PublishError",
     "PublishFailure",
     "PublishResult",
+    "Publisher",
     "RecordContext",
     "RetryPolicy",
+    "SyncPublisher",
     "TfsoEvent",
     "TfsoEventApiClient",
     "TfsoEventBridgeClient",
