@@ -19,7 +19,9 @@ from tfso_events.models._base import (
     TfsoEvent,
     UnknownEvent,
     decode_error,
+    finite_decimals,
     unreadable,
+    utf8_checked,
 )
 from tfso_events.models._catalog import EVENTS
 
@@ -88,8 +90,8 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
     is_mapping = not isinstance(raw, bytes | str) and isinstance(raw, Mapping)
     try:
         if is_mapping:
-            return msgspec.convert(raw, _ANY_EVENT)  # type: ignore[no-any-return]
-        return _DECODER.decode(raw)  # type: ignore[arg-type]
+            return finite_decimals(typing.cast(TfsoEvent, msgspec.convert(raw, _ANY_EVENT)))
+        return finite_decimals(_DECODER.decode(utf8_checked(raw)))  # type: ignore[arg-type]
     except msgspec.DecodeError as exc:
         error = exc
     except (UnicodeError, RecursionError) as exc:

@@ -16,7 +16,7 @@ from typing import Any
 
 import msgspec
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 
 from benchmarks.bench_fuzz import documents, envelope, outcome
 from tfso_events import EventValidationError, catalog, parse_event
@@ -26,6 +26,14 @@ from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 
 @settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
 @given(documents())
+# Invalid UTF-8 inside an object key, where msgspec skips a field the type lacks (found).
+@example(b'{"detail-type":"bank.test:created@v1","source":"s","\xffx":1,"detail":{}}')
+# A Decimal given as the JSON string "NaN": msgspec decodes it; nobody can write it (found).
+@example(
+    json.dumps(envelope(sample_events()[0])).replace(
+        '"accountStatement": 100000', '"accountStatement": "NaN"'
+    )
+)
 def test_fuzz_mutated_envelopes_and_broken_bytes(raw: Any) -> None:
     """Mutated envelopes (as bytes, str and dict), broken JSON text, arbitrary JSON and
     bytes: a typed event that validates, UnknownEvent, or EventValidationError."""
@@ -81,15 +89,32 @@ def test_deep_metadata_in_a_dict_is_kept_but_cannot_be_resent() -> None:
         b'{"detail-type":"x.y:z@v1","source":"s","detail":{"a":"\xc3"}}',
         b'{"detail-type":"\xed\xa0\x80","source":"s","detail":{}}',
         '{"detail-type":"x.y:z@v1","source":"\ud800","detail":{}}',
+        _envelope_text().encode().replace(b'"account"', b'"\xffccount"'),
+        _envelope_text().encode().replace(b'"timestamp"', b'"\xffimestamp"'),
+        _envelope_text().encode().replace(b'"firstName"', b'"firstName", "\xc3x": 1, "f"'),
+        b'{"detail-type":"x.y:z@v1","source":"s","detail":{"\xff":1}}',
     ],
-    ids=["bad-byte", "truncated-sequence", "encoded-surrogate", "str-with-lone-surrogate"],
+    ids=[
+        "bad-byte",
+        "truncated-sequence",
+        "encoded-surrogate",
+        "str-with-lone-surrogate",
+        "envelope-key",
+        "detail-key",
+        "unknown-content-key",
+        "unknown-event-key",
+    ],
 )
 def test_invalid_unicode_is_a_validation_error(raw: bytes | str) -> None:
-    """Invalid UTF-8 inside a JSON string (or a str holding a lone surrogate) is an
-    EventValidationError, not a UnicodeError escaping the parser."""
+    """Invalid UTF-8 inside a JSON string or an object key, even a key the model does
+    not have (or a str holding a lone surrogate), is an EventValidationError from
+    parse_event and <Event>.parse, not an accepted event or a UnicodeError."""
     with pytest.raises(EventValidationError) as info:
         parse_event(raw)
     assert "UTF-8" in str(info.value)
+    if isinstance(raw, bytes) and b"bank.test" in raw:
+        with pytest.raises(EventValidationError):
+            BankTestCreatedV1Event.parse(raw)
 
 
 @pytest.mark.parametrize("raw", [None, 7, 1.5, [], ["x"], True], ids=repr)
@@ -104,11 +129,14 @@ def test_a_json_value_that_is_not_an_object_is_a_validation_error(raw: Any) -> N
 def test_detail_of_a_known_type_with_invalid_utf8_is_a_validation_error() -> None:
     """The detail decoder (used by the hub's events API) refuses invalid UTF-8 with an
     EventValidationError too."""
-    detail = b'{"content":{"firstName":"\xff"},"timestamp":"2024-01-01T00:00:00Z"}'
-    with pytest.raises(EventValidationError):
-        catalog.validate_body(
-            BankTestCreatedV1Event.source, BankTestCreatedV1Event.detail_type, detail
-        )
+    for detail in (
+        b'{"content":{"firstName":"\xff"},"timestamp":"2024-01-01T00:00:00Z"}',
+        b'{"content":{},"\xffimestamp":"2024-01-01T00:00:00Z"}',
+    ):
+        with pytest.raises(EventValidationError):
+            catalog.validate_body(
+                BankTestCreatedV1Event.source, BankTestCreatedV1Event.detail_type, detail
+            )
 
 
 def test_event_too_deep_to_write_is_a_validation_error() -> None:
@@ -127,3 +155,24 @@ def test_event_too_deep_to_write_is_a_validation_error() -> None:
     with pytest.raises(EventValidationError) as info:
         deep.validate()
     assert "nested too deeply" in str(info.value)
+
+
+@pytest.mark.parametrize("value", ['"NaN"', '"-Infinity"', '"inf"', '"sNaN"'])
+@pytest.mark.parametrize("form", ["bytes", "str", "dict"])
+def test_non_finite_decimal_strings_are_validation_errors(value: str, form: str) -> None:
+    """A Decimal field given as the JSON string "NaN" or "Infinity" (which msgspec decodes
+    into a Decimal) is an EventValidationError naming the field from parse_event,
+    <Event>.parse and parse_detail: a consumer never receives a number that could not
+    have been written as JSON."""
+    text = json.dumps(envelope(sample_events()[0]))
+    assert '"accountStatement": 100000' in text
+    text = text.replace('"accountStatement": 100000', f'"accountStatement": {value}')
+    raw: Any = {"bytes": text.encode(), "str": text, "dict": json.loads(text)}[form]
+    for parse in (parse_event, BankTestCreatedV1Event.parse):
+        with pytest.raises(EventValidationError) as info:
+            parse(raw)
+        assert info.value.path == "$.detail.content.accountStatement"
+    detail = json.loads(text)["detail"]
+    with pytest.raises(EventValidationError) as info:
+        BankTestCreatedV1Event.parse_detail(detail if form == "dict" else json.dumps(detail))
+    assert info.value.path == "$.content.accountStatement"

@@ -17,6 +17,7 @@ from aiohttp import web
 from tfso_events.local._http import BodyTooLarge, json_response, logger, read_body
 from tfso_events.local._state import HubState
 from tfso_events.local._tokens import GrantError
+from tfso_events.models._base import utf8_checked
 
 __all__ = ["auth0_routes"]
 
@@ -47,7 +48,7 @@ async def _params(request: web.Request) -> dict[str, str]:
     if content_type == "application/json":
         body = await read_body(request)
         try:
-            raw = _PARAMS_DECODER.decode(body)
+            raw = _PARAMS_DECODER.decode(utf8_checked(body))
         except (msgspec.DecodeError, UnicodeError, RecursionError):
             raise GrantError(
                 400, "invalid_request", "the body is not a JSON object of parameters"

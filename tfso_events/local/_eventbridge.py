@@ -33,6 +33,7 @@ from tfso_events.errors import EventValidationError
 from tfso_events.local._http import BodyTooLarge, json_response, logger, read_body
 from tfso_events.local._state import HubState
 from tfso_events.local._store import StoredEntry, resources_json
+from tfso_events.models._base import utf8_checked
 
 __all__ = ["MAX_ENTRIES", "entry_size", "eventbridge_routes"]
 
@@ -159,7 +160,7 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
                 "Total size of the entries in the request is over the limit.",
             )
         try:
-            call = _REQUEST_DECODER.decode(raw)
+            call = _REQUEST_DECODER.decode(utf8_checked(raw))
         except msgspec.ValidationError as exc:
             return _aws_error(400, "SerializationException", f"not a PutEvents request: {exc}")
         except (msgspec.DecodeError, UnicodeError, RecursionError):

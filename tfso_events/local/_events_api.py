@@ -20,6 +20,7 @@ from tfso_events.errors import EventValidationError, UnknownEventTypeError
 from tfso_events.local._http import BodyTooLarge, json_response, read_body
 from tfso_events.local._state import HubState
 from tfso_events.local._tokens import InvalidToken
+from tfso_events.models._base import utf8_checked
 
 __all__ = ["events_api_routes"]
 
@@ -95,7 +96,7 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
                 f"the body is over the hub's limit of {request.client_max_size} bytes",
             )
         try:
-            body = _BODY_DECODER.decode(raw)
+            body = _BODY_DECODER.decode(utf8_checked(raw))
         except msgspec.ValidationError as exc:
             reason, _, path = str(exc).rpartition(" - at `")
             if not _:

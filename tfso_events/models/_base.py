@@ -36,7 +36,12 @@ __all__ = [
     "UnknownEvent",
     "decode_error",
     "encode",
+    "finite_decimals",
+    "utf8_checked",
 ]
+
+_T = typing.TypeVar("_T")
+_E = typing.TypeVar("_E", bound="TfsoEvent")
 
 #: A timezone-aware datetime; a naive one is a validation error, never a silent guess.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -123,7 +128,11 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         try:
             data = _ENCODER.encode(detail)
         except (TypeError, ValueError, OverflowError) as exc:
-            raise _unencodable(detail, exc, self.detail_type) from None
+            # msgspec < 0.23 writes a non-finite Decimal as a bare token (caught below, on
+            # decode); 0.23 refuses to encode it. Either way the error names the field.
+            raise _non_finite(detail, self.detail_type) or _unencodable(
+                detail, exc, self.detail_type
+            ) from None
         except RecursionError as exc:
             raise unreadable(exc, self.detail_type) from None
         try:
@@ -165,8 +174,8 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             decoder = _ENVELOPE_DECODERS[cls] = msgspec.json.Decoder(cls)
         try:
             if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
-                return msgspec.convert(raw, cls)
-            return typing.cast(Self, decoder.decode(raw))
+                return finite_decimals(msgspec.convert(raw, cls))
+            return finite_decimals(typing.cast(Self, decoder.decode(utf8_checked(raw))))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
         except (UnicodeError, RecursionError) as exc:
@@ -178,12 +187,16 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         codec = _CODECS.get(cls) or _codec(cls)
         try:
             if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
-                return msgspec.convert(raw, codec.detail_cls)
-            return typing.cast(EventDetail, codec.decoder.decode(raw))
+                detail = msgspec.convert(raw, codec.detail_cls)
+            else:
+                detail = codec.decoder.decode(utf8_checked(raw))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
         except (UnicodeError, RecursionError) as exc:
             raise unreadable(exc, cls.detail_type) from None
+        if codec.decimal_getters:
+            _finite_detail(codec, detail, cls.detail_type, "$")
+        return detail
 
 
 class UnknownEvent(_Envelope):
@@ -201,21 +214,21 @@ _ENVELOPE_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
 class _Codec:
-    """Per event class: its detail Struct, a decoder for it, and where a float can hide."""
+    """Per event class: its detail Struct, a decoder for it, where a float can hide and
+    where a Decimal sits."""
 
-    __slots__ = ("decoder", "detail_cls", "float_getters")
+    __slots__ = ("decimal_getters", "decoder", "detail_cls", "float_getters")
 
     def __init__(self, event_cls: type[TfsoEvent]) -> None:
         self.detail_cls: type[EventDetail] = typing.get_type_hints(event_cls)["detail"]
         self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.detail_cls)
+        info = msgspec.inspect.type_info(self.detail_cls)
         # Getters of every optional float; when one sits where no attribute path reaches
         # (in a list or dict), every validation walks the whole detail instead.
-        paths = _optional_floats(msgspec.inspect.type_info(self.detail_cls), ())
-        self.float_getters: list[Callable[[EventDetail], Any]] = [
-            operator.attrgetter(".".join(p)) for p in paths or ()
-        ]
-        if paths is None:  # walk everything, every time: an always-true getter
-            self.float_getters = [lambda _detail: math.nan]
+        self.float_getters = _getters(_leaf_paths(info, (), msgspec.inspect.FloatType))
+        # msgspec decodes a Decimal from a JSON string too, "NaN" and "Infinity"
+        # included: a consumer must not receive a number nobody could have written.
+        self.decimal_getters = _getters(_leaf_paths(info, (), msgspec.inspect.DecimalType))
 
     def may_hide_nan(self, detail: EventDetail) -> bool:
         for getter in self.float_getters:
@@ -227,51 +240,87 @@ class _Codec:
                 return True
         return False
 
+    def has_non_finite_decimal(self, detail: EventDetail) -> bool:
+        for getter in self.decimal_getters:
+            try:
+                value = getter(detail)
+            except AttributeError:  # an optional parent object is None
+                continue
+            if isinstance(value, Decimal) and not value.is_finite():
+                return True
+        return False
 
-def _optional_floats(
-    info: msgspec.inspect.Type, path: tuple[str, ...]
+
+def _getters(paths: list[tuple[str, ...]] | None) -> list[Callable[[EventDetail], Any]]:
+    if paths is None:  # out of reach of a path: walk everything, every time
+        return [lambda _detail: Decimal("NaN")]
+    return [operator.attrgetter(".".join(p)) for p in paths]
+
+
+def _leaf_paths(
+    info: msgspec.inspect.Type, path: tuple[str, ...], leaf: type[msgspec.inspect.Type]
 ) -> list[tuple[str, ...]] | None:
+    """Attribute paths to every ``leaf``-typed field, or None if one sits in a container."""
     mi = msgspec.inspect
     while isinstance(info, mi.Metadata):
         info = info.type
     if isinstance(info, mi.UnionType):
         found: list[tuple[str, ...]] = []
         for member in info.types:
-            sub = _optional_floats(member, path)
+            sub = _leaf_paths(member, path, leaf)
             if sub is None:
                 return None
             found += sub
         return found
-    if isinstance(info, mi.FloatType):
+    if isinstance(info, leaf):
         return [path]
     if isinstance(info, mi.StructType):
         found = []
         for field in info.fields:
             if field.name == "metadata" and not path:
                 continue  # checked by value: any non-empty metadata is walked
-            sub = _optional_floats(field.type, (*path, field.name))
+            sub = _leaf_paths(field.type, (*path, field.name), leaf)
             if sub is None:
                 return None
             found += sub
         return found
     if isinstance(info, mi.ListType | mi.DictType | mi.AnyType | mi.TupleType | mi.SetType):
-        return None if _has_float(info) else []
+        return None if _has_leaf(info, leaf) else []
     return []
 
 
-def _has_float(info: msgspec.inspect.Type) -> bool:
+def _has_leaf(info: msgspec.inspect.Type, leaf: type[msgspec.inspect.Type]) -> bool:
     mi = msgspec.inspect
-    if isinstance(info, mi.FloatType | mi.AnyType):
+    if isinstance(info, leaf | mi.AnyType):
         return True
     for child in ("type", "item_type", "value_type"):
         sub = getattr(info, child, None)
-        if isinstance(sub, mi.Type) and _has_float(sub):
+        if isinstance(sub, mi.Type) and _has_leaf(sub, leaf):
             return True
     if isinstance(info, mi.UnionType):
-        return any(_has_float(t) for t in info.types)
+        return any(_has_leaf(t, leaf) for t in info.types)
     if isinstance(info, mi.StructType):
-        return any(_has_float(f.type) for f in info.fields)
+        return any(_has_leaf(f.type, leaf) for f in info.fields)
     return False
+
+
+def finite_decimals(event: _E) -> _E:
+    """Return a decoded ``event``, or raise :class:`EventValidationError` (path under
+    ``$.detail``) if a Decimal in it is NaN or infinite (decoded from a JSON string).
+
+    Costs one dict lookup for an event without Decimal fields.
+    """
+    codec = _CODECS.get(type(event)) or _codec(type(event))
+    if codec.decimal_getters:
+        _finite_detail(codec, event.detail, event.detail_type, "$.detail")
+    return event
+
+
+def _finite_detail(codec: _Codec, detail: EventDetail, detail_type: str, prefix: str) -> None:
+    if codec.has_non_finite_decimal(detail) and (error := _non_finite(detail, detail_type)):
+        raise EventValidationError(
+            error.reason, path=prefix + error.path[1:], detail_type=detail_type
+        )
 
 
 _CODECS: dict[type[TfsoEvent], _Codec] = {}
@@ -298,6 +347,22 @@ def decode_error(
     if prefix:
         path = prefix + path[1:]
     return EventValidationError(reason, path=path, detail_type=detail_type)
+
+
+def utf8_checked(raw: _T) -> _T:
+    """Return ``raw``, or raise :class:`UnicodeDecodeError` if its bytes are not UTF-8.
+
+    msgspec checks UTF-8 only where it reads a string: an object key it skips (a field
+    the type does not have) may hold any bytes. Every parser calls this first, so bad
+    bytes anywhere in a document are refused, not carried along. ASCII (the common
+    case) costs one pass of ``bytes.isascii``.
+    """
+    if isinstance(raw, bytes | bytearray):
+        if not raw.isascii():
+            bytes(raw).decode("utf-8")
+    elif isinstance(raw, memoryview):
+        bytes(raw).decode("utf-8")
+    return raw
 
 
 def unreadable(exc: Exception, detail_type: str | None) -> EventValidationError:
