@@ -101,8 +101,7 @@ class _Module:
 
 def _type(spec: EventSpec, node: dict[str, Any], path: str, mod: _Module) -> str:
     if "$ref" in node:
-        name, target = spec.resolve(node, path)
-        return name
+        return spec.resolve(node, path)[0]
     kind = node["type"]
     constraints = {_META_NAMES[k]: v for k, v in node.items() if k in _META_NAMES}
     if kind == "string":
@@ -138,7 +137,9 @@ def _literal(value: Any) -> str:
     return repr(value)
 
 
-def _field(spec: EventSpec, owner: str, prop: str, schema: dict[str, Any], required: bool, mod: _Module) -> str:
+def _field(
+    spec: EventSpec, owner: str, prop: str, schema: dict[str, Any], required: bool, mod: _Module
+) -> str:
     path = f"$.$defs.{owner}.properties.{prop}"
     attr = snake(prop)
     if _camel(attr) != prop or keyword.iskeyword(attr):
@@ -216,8 +217,7 @@ def render_model(catalog: Catalog, spec: EventSpec) -> str:
             _field(spec, name, p, node["properties"][p], p in required, mod) for p in fields
         )
         body.append(
-            f"class {name}(EventContent):\n{_docstring(_sentence(node['description']), 4)}\n"
-            f"{lines}"
+            f"class {name}(EventContent):\n{_docstring(_sentence(node['description']), 4)}\n{lines}"
         )
     dt = spec.detail_type
     member = f"DetailTypes.{spec.name}.value"
@@ -243,7 +243,9 @@ def render_model(catalog: Catalog, spec: EventSpec) -> str:
         imports.append("from decimal import Decimal\n")
     if mod.enum:
         imports.append("from enum import StrEnum\n")
-    imports.append(f"from typing import {'Annotated, Any, ClassVar' if mod.any else 'Annotated, ClassVar'}\n\n")
+    imports.append(
+        f"from typing import {'Annotated, Any, ClassVar' if mod.any else 'Annotated, ClassVar'}\n\n"
+    )
     imports.append("from msgspec import Meta\n\n")
     imports.append("from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources\n")
     base = ["EventContent", "EventDetail", "TfsoEvent"]
@@ -413,7 +415,11 @@ def render_examples(catalog: Catalog) -> str:
     for spec in catalog.events:
         example = spec.exact["examples"][0]
         content = _value(
-            spec, {"$ref": f"#/$defs/{spec.content_name}"}, example["content"], "$.examples[0].content", ex
+            spec,
+            {"$ref": f"#/$defs/{spec.content_name}"},
+            example["content"],
+            "$.examples[0].content",
+            ex,
         )
         metadata = example.get("metadata") or {}
         meta = f", metadata={_json_literal(metadata)}" if metadata else ""
@@ -434,7 +440,7 @@ def render_examples(catalog: Catalog) -> str:
     )
     return (
         header("the examples of tfso_events/schemas/*.json")
-        + '''"""The sample events: each schema's example (the seed documentation's), as a typed event.
+        + '''"""The sample events: each schema's example (the seed documentation's), typed.
 
 Used by the generated event pages, ``tfso-events demo`` and tests; handy in a notebook::
 
@@ -482,4 +488,3 @@ def _json_literal(value: Any) -> str:
     if isinstance(value, str):
         return _quote(value)
     return repr(value)
-

@@ -116,9 +116,9 @@ class EventSpec:
 
     def resolve(self, node: dict[str, Any], path: str) -> tuple[str, dict[str, Any]]:
         ref = node["$ref"]
-        if not isinstance(ref, str) or not ref.startswith(_REF) or ref[len(_REF) :] not in self.defs:
+        name = ref[len(_REF) :] if isinstance(ref, str) and ref.startswith(_REF) else ""
+        if name not in self.defs:
             raise self.error(path, f"$ref {ref!r} does not name an entry of $defs")
-        name = ref[len(_REF) :]
         return name, self.defs[name]
 
 
@@ -175,8 +175,7 @@ def _load_event(path: Path, modules: dict[str, str], sources: dict[str, str]) ->
     detail_type = doc.get("x-detail-type")
     if not isinstance(detail_type, str) or not _DETAIL_TYPE.match(detail_type):
         raise SchemaError(
-            f"{where}: $.x-detail-type: expected <module>.<entity>:<verb>@v<n>, "
-            f"got {detail_type!r}"
+            f"{where}: $.x-detail-type: expected <module>.<entity>:<verb>@v<n>, got {detail_type!r}"
         )
     if path.name != schema_file_name(detail_type):
         raise SchemaError(f"{where}: the file of {detail_type} is {schema_file_name(detail_type)}")
@@ -214,7 +213,9 @@ def _check_event(spec: EventSpec, modules: dict[str, str], sources: dict[str, st
             f"{spec.module!r} is not a module of {CATALOG_FILE} ({', '.join(modules.values())})",
         )
     if spec.detail_type.split(".", 1)[0] != spec.module:
-        raise spec.error("$.x-module", f"the detail-type {spec.detail_type} is not of {spec.module}")
+        raise spec.error(
+            "$.x-module", f"the detail-type {spec.detail_type} is not of {spec.module}"
+        )
     if spec.source not in sources.values():
         raise spec.error(
             "$.x-source",
@@ -243,7 +244,9 @@ def _check_event(spec: EventSpec, modules: dict[str, str], sources: dict[str, st
         elif node.get("type") == "object" and isinstance(node.get("properties"), dict):
             _check_object(spec, name, node)
         else:
-            raise spec.error(f"$.$defs.{name}", "a named type is an object with properties or an enum")
+            raise spec.error(
+                f"$.$defs.{name}", "a named type is an object with properties or an enum"
+            )
     examples = doc.get("examples")
     if not isinstance(examples, list) or len(examples) != 1 or not isinstance(examples[0], dict):
         raise spec.error("$.examples", "one example detail (the seed documentation's)")
@@ -275,13 +278,31 @@ def enum_members(node: dict[str, Any]) -> list[str]:
     names = node.get("x-enum-varnames")
     if isinstance(names, list):
         return [str(n) for n in names]
-    return ["".join(_pascal(part) for part in re.split(r"[^A-Za-z0-9]+", v) if part) for v in node["enum"]]
+    return [
+        "".join(_pascal(part) for part in re.split(r"[^A-Za-z0-9]+", v) if part)
+        for v in node["enum"]
+    ]
 
 
 _SCALARS: dict[str, set[str]] = {
     "string": {"description", "type", "format", "pattern", "minLength", "maxLength"},
-    "integer": {"description", "type", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
-    "number": {"description", "type", "format", "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"},
+    "integer": {
+        "description",
+        "type",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+    },
+    "number": {
+        "description",
+        "type",
+        "format",
+        "minimum",
+        "maximum",
+        "exclusiveMinimum",
+        "exclusiveMaximum",
+    },
     "boolean": {"description", "type"},
     "array": {"description", "type", "items", "minItems", "maxItems"},
     "object": {"description", "type"},
