@@ -33,12 +33,8 @@ from tfso_events.errors import (
     UnknownEventTypeError,
 )
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent, UnknownEvent
-from tfso_events.publishing._batching import (
-    BatchResult,
-    PublishFailure,
-    PublishResult,
-    RetryPolicy,
-)
+from tfso_events.publishing._batching import RetryPolicy
+from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
     from tfso_events.local import LocalHub

@@ -37,13 +37,10 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from tfso_events._secret import Secret
 from tfso_events.errors import ConfigurationError
-
-if TYPE_CHECKING:
-    from tfso_events.auth import Secret
 
 __all__ = [
     "API_URL_VAR",
@@ -179,8 +176,6 @@ def resolve_credentials(
     Raises :class:`~tfso_events.ConfigurationError` saying how to fix it when either is
     missing.
     """
-    from tfso_events.auth import Secret
-
     env = _env(environ)
     cid = _nonempty(client_id) or _nonempty(env.get(CLIENT_ID_VAR))
     secret: str | Secret | None = client_secret

@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from tfso_events.publishing._batching import BatchResult
+    from tfso_events.results import BatchResult
 
 __all__ = [
     "AuthenticationError",

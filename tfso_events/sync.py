@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
 
 from tfso_events.errors import ConfigurationError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing._batching import BatchResult, PublishResult
+from tfso_events.results import BatchResult, PublishResult
 
 if TYPE_CHECKING:
     from tfso_events.publishing import api as _api

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tfso_events import events
-from tfso_events._docgen import render_event_page, render_index
+from tfso_events.cli._docgen import render_event_page, render_index
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
 

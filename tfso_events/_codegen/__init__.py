@@ -108,7 +108,7 @@ def _sources(catalog: Catalog) -> dict[str, str]:
 _DOCS_SCRIPT = """
 import sys
 from pathlib import Path
-from tfso_events._docgen import write_event_docs
+from tfso_events.cli._docgen import write_event_docs
 write_event_docs(Path(sys.argv[1]))
 """
 

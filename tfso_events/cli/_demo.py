@@ -21,12 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tfso_events._cli_console import print_table
-from tfso_events._cli_local import LOCAL_REGION, local_aws_session
 from tfso_events.catalog import validate_body
+from tfso_events.cli._console import print_table
+from tfso_events.cli._local import LOCAL_REGION, local_aws_session
 from tfso_events.errors import TfsoEventsError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing._batching import BatchResult, PublishFailure, PublishResult
+from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
     from tfso_events.local import LocalHub, ReceivedEvent

@@ -22,11 +22,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from tfso_events._cli_console import Progress
-from tfso_events._cli_records import STDIN, Record, RecordFile, failed_record, to_event
+from tfso_events.cli._console import Progress
+from tfso_events.cli._records import STDIN, Record, RecordFile, failed_record, to_event
 from tfso_events.errors import AuthenticationError, ConfigurationError, EventValidationError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing._batching import BatchResult, PublishFailure, RetryPolicy
+from tfso_events.publishing._batching import RetryPolicy
+from tfso_events.results import BatchResult, PublishFailure
 
 __all__ = ["run_publish"]
 
@@ -191,7 +192,7 @@ def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
     if env == "local":
         # The local hub's EventBridge: it accepts any credentials, so give it dummy ones
         # rather than depend on (or send) the shell's AWS configuration.
-        from tfso_events._cli_local import LOCAL_REGION, local_aws_session
+        from tfso_events.cli._local import LOCAL_REGION, local_aws_session
 
         region = region or LOCAL_REGION
         endpoint = endpoint or LOCAL_URL

@@ -201,7 +201,7 @@ def list_(args: argparse.Namespace) -> int:
 
         print(json.dumps(rows, indent=2))
         return 0
-    from tfso_events._cli_console import print_table
+    from tfso_events.cli._console import print_table
 
     print_table(
         ["detail-type", "source", "module", "class"],
@@ -265,7 +265,7 @@ def validate(args: argparse.Namespace) -> int:
     Exit status: 0 when every record is valid, 1 when any is not, 2 when a file cannot
     be read.
     """
-    from tfso_events._cli_records import RecordFile, to_event
+    from tfso_events.cli._records import RecordFile, to_event
     from tfso_events.errors import EventValidationError
 
     valid = invalid = 0
@@ -388,7 +388,7 @@ def publish(args: argparse.Namespace) -> int:
     Exit status: 0 when every record was sent, 1 when any failed or was invalid,
     2 for a usage or configuration error, 130 when interrupted.
     """
-    from tfso_events._cli_publish import run_publish
+    from tfso_events.cli._publish import run_publish
 
     return run_publish(args)
 
@@ -685,7 +685,7 @@ def demo(args: argparse.Namespace) -> int:
     Needs no credentials and no network beyond 127.0.0.1, and ignores AWS_* and
     TFSO_EVENTS_* variables. Exit status 0 only when every event arrived.
     """
-    from tfso_events._cli_demo import run_demo
+    from tfso_events.cli._demo import run_demo
 
     return run_demo()
 
@@ -710,7 +710,7 @@ def docs(args: argparse.Namespace) -> int:
     and a sample) and an index, in the seed documentation's form."""
     from pathlib import Path
 
-    from tfso_events._docgen import write_event_docs
+    from tfso_events.cli._docgen import write_event_docs
 
     written = write_event_docs(Path(args.out))
     for path in written:

@@ -1,0 +1,83 @@
+"""The package's house rules: no import circles, the command runs as a module too."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import tfso_events
+
+PACKAGE = Path(tfso_events.__file__).parent
+
+
+def _module_name(path: Path) -> str:
+    parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(node: ast.stmt) -> bool:
+    return isinstance(node, ast.If) and ast.unparse(node.test) in (
+        "TYPE_CHECKING",
+        "typing.TYPE_CHECKING",
+    )
+
+
+def _imports(path: Path) -> set[str]:
+    """tfso_events modules ``path`` imports when it runs, at module level or inside a
+    function (a deferred import is still a dependency); names imported only under
+    ``if TYPE_CHECKING:`` are annotations, not imports, and do not count."""
+    found: set[str] = set()
+    pending: list[ast.AST] = [ast.parse(path.read_text())]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        pending.extend(
+            child
+            for child in ast.iter_child_nodes(node)
+            if not (isinstance(child, ast.stmt) and _is_type_checking(child))
+        )
+    return {name for name in found if name.split(".")[0] == "tfso_events"}
+
+
+def test_no_module_imports_one_that_imports_it_back() -> None:
+    """The import graph of the package has no cycle (auth ↔ environments was one, over
+    ``Secret``), so every module can be read, and imported, from the ground floor up."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        # An edge to the module named (a parent package's __init__ runs too, but it is
+        # already importing when one of its submodules imports a sibling).
+        graph[name] = {d for d in _imports(path) if d in modules and d != name}
+    cycles: list[list[str]] = []
+    state: dict[str, int] = {}
+
+    def visit(node: str, stack: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                cycles.append([*stack[stack.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep, [*stack, dep])
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def test_python_dash_m_runs_the_command() -> None:
+    """``python -m tfso_events`` is the ``tfso-events`` command (for when the console
+    script is not on PATH)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "tfso_events", "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert out.stdout.strip() == f"tfso-events {tfso_events.__version__}"
