@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.codegen.conftest import ROOT, python, tfso_events
-from tfso_events._codegen import GENERATED_MARK, CodegenError, run
+from tfso_events._codegen import GENERATED_MARK, CodegenError, generate, run
 from tfso_events.catalog import events
 
 
@@ -320,3 +320,16 @@ def test_a_new_schema_becomes_an_event_that_publishes_and_parses(tree: Path) -> 
     assert out["constants"] == ["crm.customer:created@v1", "crm", "com.24sevenoffice.crm"]
     assert out["schema"] == "com.24sevenoffice.crm"
     assert '"creditLimit":1234.50' in out["wire"]
+
+
+def test_enum_member_names_can_be_spelled_in_the_schema(tree: Path) -> None:
+    """x-enum-varnames names the members when the values' PascalCase will not do; the wire
+    values stay the schema's."""
+    schema = tree / "tfso_events" / "schemas" / "bank.test.created@v1.json"
+    doc = json.loads(schema.read_text())
+    doc["$defs"]["BankTestCreatedV1FavoriteColor"]["x-enum-varnames"] = ["Rouge", "Vert", "Bleu"]
+    schema.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    files = generate(tree)
+    model = files["tfso_events/models/bank_test_created_v1.py"]
+    assert '    Rouge = "Red"\n    Vert = "Green"\n    Bleu = "Blue"\n' in model
+    assert "favorite_color=BankTestCreatedV1FavoriteColor.Rouge" in files["tfso_events/examples.py"]
