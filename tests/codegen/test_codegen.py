@@ -333,3 +333,18 @@ def test_enum_member_names_can_be_spelled_in_the_schema(tree: Path) -> None:
     model = files["tfso_events/models/bank_test_created_v1.py"]
     assert '    Rouge = "Red"\n    Vert = "Green"\n    Bleu = "Blue"\n' in model
     assert "favorite_color=BankTestCreatedV1FavoriteColor.Rouge" in files["tfso_events/examples.py"]
+
+
+def test_an_object_may_say_it_is_open_but_not_closed(tree: Path) -> None:
+    """additionalProperties: true (what the models do: unknown properties are ignored)
+    generates the same model; false, a promise the models do not keep, is refused."""
+    schema = tree / "tfso_events" / "schemas" / "bank.test.created@v1.json"
+    doc = json.loads(schema.read_text())
+    before = generate(tree)["tfso_events/models/bank_test_created_v1.py"]
+    doc["$defs"]["BankTestCreatedV1Address"]["additionalProperties"] = True
+    schema.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    assert generate(tree)["tfso_events/models/bank_test_created_v1.py"] == before
+    doc["$defs"]["BankTestCreatedV1Address"]["additionalProperties"] = False
+    schema.write_text(json.dumps(doc, indent=2), encoding="utf-8")
+    with pytest.raises(CodegenError, match=r"BankTestCreatedV1Address\.additionalProperties"):
+        generate(tree)

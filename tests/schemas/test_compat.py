@@ -206,3 +206,17 @@ def test_a_consumer_refuses_an_enum_value_it_does_not_know() -> None:
         assert info.value.path == "$.detail.content.status.text"
         assert info.value.detail_type == "bank.transaction:statuschanged@v1"
         assert "'reversed'" in str(info.value)
+
+
+def test_stating_the_open_default_is_no_change() -> None:
+    """additionalProperties: true only spells out what an object without it means, so
+    adding it is no change at all; compare() leaves both documents as they were."""
+    new = copy.deepcopy(TEST)
+    for node in new["$defs"].values():
+        if node.get("type") == "object":
+            node["additionalProperties"] = True
+    snapshot = copy.deepcopy(new)
+    assert compare(TEST, new) == []
+    assert new == snapshot
+    shipped = json.loads((SCHEMAS / "bank.test.created@v1.json").read_text(encoding="utf-8"))
+    assert shipped == TEST

@@ -96,6 +96,10 @@ def _node(
         if old != new:
             changes.append(Change(path, "the schema changed", True))
         return
+    old, new = dict(old), dict(new)  # never change the caller's documents
+    for node in (old, new):  # an object is open unless it says otherwise
+        if node.get("type") == "object" and "additionalProperties" not in node:
+            node["additionalProperties"] = True
     if old.get("description") != new.get("description"):
         changes.append(Change(path, "description changed", False))
     if "enum" in old or "enum" in new:

@@ -305,14 +305,15 @@ _SCALARS: dict[str, set[str]] = {
     },
     "boolean": {"description", "type"},
     "array": {"description", "type", "items", "minItems", "maxItems"},
-    "object": {"description", "type"},
+    "object": {"description", "type", "additionalProperties"},
 }
 _FORMATS = {"string": {None, "date-time"}, "number": {None, "decimal"}}
 
 
 def _check_object(spec: EventSpec, name: str, node: dict[str, Any]) -> None:
-    if set(node) - {"description", "type", "properties", "required"}:
+    if set(node) - {"description", "type", "properties", "required", "additionalProperties"}:
         raise spec.error(f"$.$defs.{name}", f"unexpected keywords {sorted(set(node))}")
+    _check_open(spec, node, f"$.$defs.{name}")
     props: dict[str, Any] = node["properties"]
     required = node.get("required", [])
     if not props:
@@ -368,3 +369,15 @@ def check_value(spec: EventSpec, node: Any, path: str) -> None:
         raise spec.error(path + ".format", f"{node.get('format')!r} is not a format of {kind}")
     if kind == "array":
         check_value(spec, node.get("items"), path + ".items")
+    if kind == "object":
+        _check_open(spec, node, path)
+
+
+def _check_open(spec: EventSpec, node: dict[str, Any], path: str) -> None:
+    # The models ignore properties they do not know (a newer producer may add optional
+    # ones), so a schema may say so, but never promise otherwise.
+    if node.get("additionalProperties", True) is not True:
+        raise spec.error(
+            path + ".additionalProperties",
+            "must be true (or left out): the models ignore unknown properties",
+        )
