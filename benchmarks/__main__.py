@@ -7,7 +7,7 @@ separate (``python -m benchmarks.bench_fuzz``): it checks robustness, not speed.
 
 from __future__ import annotations
 
-from benchmarks import bench_api, bench_eventbridge, bench_models
+from benchmarks import bench_api, bench_eventbridge, bench_models, bench_scale, bench_throttling
 
 
 def main() -> None:
@@ -15,6 +15,8 @@ def main() -> None:
         ("bench_models", bench_models.main),
         ("bench_eventbridge", bench_eventbridge.main),
         ("bench_api", bench_api.main),
+        ("bench_scale", bench_scale.main),
+        ("bench_throttling", bench_throttling.main),
     ):
         print(f"\n==== {name} ====\n", flush=True)
         run()

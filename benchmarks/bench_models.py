@@ -28,10 +28,12 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import msgspec
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 from pydantic.alias_generators import to_camel
 
+from benchmarks._events import realistic_metadata
 from tfso_events import parse_event
 from tfso_events.examples import sample_events
 from tfso_events.models import (
@@ -203,6 +205,9 @@ P_ANY = TypeAdapter(
 # -- builders: the same values, through each library ----------------------------------------
 
 TS = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+#: What every detail carries: realistic metadata (4 keys, one nested); main() also runs
+#: a row set with ``{}`` for comparison.
+META: dict[str, Any] = realistic_metadata(1)
 TX = "123e4567-e89b-12d3-a456-426614174000"
 LIC = "2947b4ae-0d40-447b-886f-dcd3aa11648b;693081080913543;1198"
 
@@ -221,6 +226,7 @@ def build_ours() -> dict[str, Callable[[], bytes]]:
                     address=m_test.BankTestCreatedV1Address(street="221B", city="London"),
                 ),
                 timestamp=TS,
+                metadata=META,
             )
         ).detail_json(),
         "bank.transaction:created@v1": lambda: m_created.BankTransactionCreatedV1Event(
@@ -234,6 +240,7 @@ def build_ours() -> dict[str, Callable[[], bytes]]:
                     source_uris=["urn:a", "urn:b"],
                 ),
                 timestamp=TS,
+                metadata=META,
             )
         ).detail_json(),
         "bank.transaction:deleted@v1": lambda: m_deleted.BankTransactionDeletedV1Event(
@@ -246,6 +253,7 @@ def build_ours() -> dict[str, Callable[[], bytes]]:
                     ),
                 ),
                 timestamp=TS,
+                metadata=META,
             )
         ).detail_json(),
         "bank.transaction:statuschanged@v1": lambda: m_changed.BankTransactionStatusChangedV1Event(
@@ -263,6 +271,7 @@ def build_ours() -> dict[str, Callable[[], bytes]]:
                     ),
                 ),
                 timestamp=TS,
+                metadata=META,
             )
         ).detail_json(),
     }
@@ -281,6 +290,7 @@ def build_pydantic() -> dict[str, Callable[[], bytes]]:
                 address=PAddress(street="221B", city="London"),
             ),
             timestamp=TS,
+            metadata=META,
         ).model_dump_json(by_alias=True, exclude_none=True),
         "bank.transaction:created@v1": lambda: PCreatedDetail(
             content=PCreatedContent(
@@ -290,6 +300,7 @@ def build_pydantic() -> dict[str, Callable[[], bytes]]:
                 source_uris=["urn:a", "urn:b"],
             ),
             timestamp=TS,
+            metadata=META,
         ).model_dump_json(by_alias=True, exclude_none=True),
         "bank.transaction:deleted@v1": lambda: PDeletedDetail(
             content=PDeletedContent(
@@ -298,6 +309,7 @@ def build_pydantic() -> dict[str, Callable[[], bytes]]:
                 status=PDeletedStatus(text=Text.Posted, code=600),
             ),
             timestamp=TS,
+            metadata=META,
         ).model_dump_json(by_alias=True, exclude_none=True),
         "bank.transaction:statuschanged@v1": lambda: PChangedDetail(
             content=PChangedContent(
@@ -309,13 +321,16 @@ def build_pydantic() -> dict[str, Callable[[], bytes]]:
                 ),
             ),
             timestamp=TS,
+            metadata=META,
         ).model_dump_json(by_alias=True, exclude_none=True),
     }
 
 
 def envelopes() -> dict[str, bytes]:
     out = {}
-    for event in sample_events():
+    for template in sample_events():
+        detail = msgspec.structs.replace(template.detail, metadata=META)
+        event = msgspec.structs.replace(template, detail=detail)
         head = {
             "version": "0",
             "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
@@ -372,8 +387,17 @@ def run(number: int = 5_000) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    rows = run()
-    print("## Event models (bench_models)\n")
+    global META
+    for label, metadata in (
+        ("realistic metadata (4 keys, one nested)", realistic_metadata(1)),
+        ("metadata {} (comparison)", {}),
+    ):
+        META = metadata
+        table(run(), label)
+
+
+def table(rows: list[dict[str, Any]], label: str) -> None:
+    print(f"## Event models (bench_models), {label}\n")
     print(
         "| event | build+validate+encode µs | pydantic µs | speedup | decode envelope µs "
         "| pydantic µs | speedup | orjson.loads µs | typed / floor |"

@@ -52,13 +52,29 @@ async def serve() -> AsyncIterator[Serve]:
             await runner.cleanup()
 
 
+#: The session token of temporary AWS credentials, set for the whole run (below).
+SUITE_AWS_SESSION_TOKEN = "suite-aws-session-token-IQoJb3JpZ2luX2VjEHwaCWV1"
+
+
 @pytest.fixture(scope="session", autouse=True)
 def no_secret_in_any_log() -> Iterator[None]:
-    """Suite-wide: every log record of the run (the ``tfso_events`` loggers at DEBUG) is
-    checked for a client secret or an access token; any leak fails the run at the end,
-    naming the test and logger (tests/reliability/leaks.py)."""
-    from tests.reliability.leaks import watch_logs
+    """Suite-wide: every logger (the root, hence botocore, aiohttp, asyncio and ours) is at
+    DEBUG for the whole run, with ``AWS_SESSION_TOKEN`` set as temporary AWS credentials
+    have it, and every log record is checked for a client secret, an access token or the
+    session token; any leak fails the run at the end, naming the test and logger
+    (tests/reliability/leaks.py)."""
+    import os
 
-    with watch_logs() as watch:
-        yield
+    from tests.reliability.leaks import watch_logs, watch_secret
+
+    previous = os.environ.get("AWS_SESSION_TOKEN")
+    os.environ["AWS_SESSION_TOKEN"] = watch_secret(SUITE_AWS_SESSION_TOKEN)
+    try:
+        with watch_logs("") as watch:
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("AWS_SESSION_TOKEN", None)
+        else:
+            os.environ["AWS_SESSION_TOKEN"] = previous
     assert not watch.leaks, watch.report()

@@ -18,6 +18,8 @@ from tfso_events.models._base import (
     RawEvent,
     TfsoEvent,
     UnknownEvent,
+    _watch_default_timestamp,
+    check_parsed,
     decode_error,
     finite_decimals,
     unreadable,
@@ -26,6 +28,7 @@ from tfso_events.models._base import (
 from tfso_events.models._catalog import EVENTS
 
 __all__ = [
+    "DATE_TIME_PATTERN",
     "event_class",
     "event_pattern",
     "event_schema",
@@ -76,7 +79,11 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
     ``raw`` is the envelope as ``bytes``, ``str`` or ``dict`` (what Lambda hands a
     handler). Returns the ``<Name>Event`` of its detail-type, or :class:`UnknownEvent`
     for a detail-type this version does not know (``strict=True`` raises
-    :class:`UnknownEventTypeError` instead). A payload that does not match its event's
+    :class:`UnknownEventTypeError` instead). The envelope's ``source`` is kept in
+    ``envelope_source``; when it is not the event's source, ``strict=True`` refuses the
+    envelope (path ``$.source``) and otherwise the event is flagged
+    (``source_mismatch``). A detail without ``timestamp`` is refused, never stamped
+    with the reader's clock. A payload that does not match its event's
     contract raises :class:`EventValidationError` naming the JSON path::
 
         def handler(envelope, context):
@@ -88,10 +95,14 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
     """
     # bytes/str first: an ABC isinstance check (Mapping) costs more than the type test
     is_mapping = not isinstance(raw, bytes | str) and isinstance(raw, Mapping)
+    _watch_default_timestamp()
     try:
         if is_mapping:
-            return finite_decimals(typing.cast(TfsoEvent, msgspec.convert(raw, _ANY_EVENT)))
-        return finite_decimals(_DECODER.decode(utf8_checked(raw)))  # type: ignore[arg-type]
+            event = finite_decimals(typing.cast(TfsoEvent, msgspec.convert(raw, _ANY_EVENT)))
+        else:
+            event = finite_decimals(_DECODER.decode(utf8_checked(raw)))  # type: ignore[arg-type]
+        check_parsed(event, strict=strict)
+        return event
     except msgspec.DecodeError as exc:
         error = exc
     except (UnicodeError, RecursionError) as exc:
@@ -172,14 +183,50 @@ def _schema_bytes(detail_type: str) -> bytes:
 
 
 def model_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:
-    """The JSON Schema of the detail of ``event_cls`` as msgspec derives it from the
-    model (decimals as numbers). Tests compare it with the shipped schema document."""
-    schema = msgspec.json.schema(event_cls.detail_class())
+    """The JSON Schema of the detail of ``event_cls`` as derived from the model (tests
+    compare it with the shipped schema document).
+
+    It states the rules the model enforces on a consumed detail: ``timestamp`` is
+    required, integers are bounded to int64 (``minimum``/``maximum``), decimals are JSON
+    numbers, date-times carry ``format: date-time`` and :data:`DATE_TIME_PATTERN`
+    (an offset is required), ``metadata`` may be ``null``, and unknown properties are
+    allowed (``additionalProperties: true``: a newer producer may add fields; the model
+    ignores them). docs/design.md lists the few documents where the model is more
+    lenient than the schema.
+    """
+    schema = _explicit(_decimals_as_numbers(msgspec.json.schema(event_cls.detail_class())))
+    detail_def = schema["$defs"][event_cls.detail_class().__name__]
+    detail_def["required"] = sorted({*detail_def.get("required", ()), "timestamp"})
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "title": event_cls.detail_type,
-        **_decimals_as_numbers(schema),
+        **schema,
     }
+
+
+#: The date-time grammar of ``event_schema``: RFC 3339 with seconds, an optional fraction
+#: and ``Z`` or ``±HH:MM`` (``T``/``Z`` in either case, as RFC 3339 allows): what the TS
+#: and .NET packages and this one write.
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+
+
+def _explicit(node: Any) -> Any:
+    # State the additionalProperties stance on every object instead of leaving it to
+    # the reader to know the default, and spell the date-time grammar out so a
+    # validator without format assertion checks it too.
+    if isinstance(node, dict):
+        out = {key: _explicit(value) for key, value in node.items()}
+        if out.get("type") == "object" and "additionalProperties" not in out:
+            out["additionalProperties"] = True
+        if out.get("type") == "string" and out.get("format") == "date-time":
+            out["pattern"] = DATE_TIME_PATTERN
+        return out
+    if isinstance(node, list):
+        return [_explicit(item) for item in node]
+    return node
 
 
 def _decimals_as_numbers(node: Any) -> Any:

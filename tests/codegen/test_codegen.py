@@ -11,6 +11,7 @@ import pytest
 
 from tests.codegen.conftest import ROOT, python, tfso_events
 from tfso_events._codegen import GENERATED_MARK, CodegenError, generate, run
+from tfso_events._codegen.spec import DATE_TIME_PATTERN, DETAIL_PROPERTIES
 from tfso_events.catalog import events
 
 
@@ -137,12 +138,9 @@ NEW_SCHEMA: dict[str, Any] = {
     "x-source": "com.24sevenoffice.crm",
     "x-module": "crm",
     "type": "object",
-    "properties": {
-        "content": {"$ref": "#/$defs/CrmCustomerCreatedV1Content"},
-        "timestamp": {"type": "string", "format": "date-time"},
-        "metadata": {"type": "object", "default": {}},
-    },
-    "required": ["content"],
+    "properties": {"content": {"$ref": "#/$defs/CrmCustomerCreatedV1Content"}, **DETAIL_PROPERTIES},
+    "required": ["content", "timestamp"],
+    "additionalProperties": True,
     "examples": [
         {
             "content": {
@@ -176,6 +174,7 @@ NEW_SCHEMA: dict[str, Any] = {
                     "description": "When the customer signed up",
                     "type": "string",
                     "format": "date-time",
+                    "pattern": DATE_TIME_PATTERN,
                 },
                 "address": {
                     "description": "Postal address",
@@ -312,7 +311,7 @@ def test_a_new_schema_becomes_an_event_that_publishes_and_parses(tree: Path) -> 
             "tier": True,
             "credit": True,
             "decimal": True,
-            "signed_up": "2024-02-29T23:59:59.125000+01:00",
+            "signed_up": "2024-02-29T22:59:59.125000+00:00",  # the instant, written in UTC
             "address": True,
             "metadata": {"traceId": "t-1"},
         }

@@ -185,3 +185,16 @@ async def test_cancelled_submit_is_left_out_of_its_batch() -> None:
         await doomed
     await kept
     assert recorder.batches == [["e1"]]
+
+
+def test_retry_policy_needs_a_deadline_or_a_count() -> None:
+    """RetryPolicy refuses to retry forever (no deadline and no max_attempts) and a
+    deadline that is not positive; the default has a 60 s deadline and no count."""
+    with pytest.raises(ValueError, match="deadline or max_attempts"):
+        RetryPolicy(deadline=None)
+    with pytest.raises(ValueError, match="deadline"):
+        RetryPolicy(deadline=0)
+    default = RetryPolicy()
+    assert (default.deadline, default.max_attempts, default.adaptive) == (60.0, None, True)
+    assert RetryPolicy(deadline=None, max_attempts=3).may_retry(2)
+    assert not RetryPolicy(deadline=None, max_attempts=3).may_retry(3)

@@ -75,29 +75,37 @@ async def test_zero_entries_are_refused(hub: LocalHub, session: aiohttp.ClientSe
 
 
 async def test_request_over_the_size_limit_is_refused() -> None:
-    """Entries whose AWS entry size sums over max_request_bytes: ValidationException."""
+    """Entries whose AWS entry size sums to max_request_bytes or more: ValidationException
+    (AWS: the total entry size must be *less than* the limit); one byte less passes."""
     import aioboto3
 
     one = entry()
     size = sum(len(one[k].encode()) for k in ("Source", "DetailType", "Detail"))
-    async with LocalHub(max_request_bytes=3 * size) as hub:
+    async with LocalHub(max_request_bytes=3 * size + 1) as hub:
         session = aioboto3.Session(
             aws_access_key_id="x", aws_secret_access_key="y", region_name="eu-west-1"
         )
         async with session.client("events", endpoint_url=hub.url) as client:
-            answer = await client.put_events(Entries=[one] * 3)  # exactly at the limit
+            answer = await client.put_events(Entries=[one] * 3)  # one byte under the limit
             assert answer["FailedEntryCount"] == 0
             with pytest.raises(ClientError) as caught:
                 await client.put_events(Entries=[one] * 4)
+        async with LocalHub(max_request_bytes=3 * size) as exact:
+            async with session.client("events", endpoint_url=exact.url) as client:
+                with pytest.raises(ClientError) as at_limit:
+                    await client.put_events(Entries=[one] * 3)  # exactly the limit
+            assert at_limit.value.response["Error"]["Code"] == "ValidationException"
+            assert exact.count() == 0
         assert caught.value.response["Error"]["Code"] == "ValidationException"
         assert "over the limit" in caught.value.response["Error"]["Message"]
         assert hub.count() == 3
 
 
 async def test_default_size_limit_is_256_kib(hub: LocalHub, eventbridge: Any) -> None:
-    """By default 256 KiB of entries pass and one byte more does not."""
+    """By default 262,143 bytes of entries pass and 262,144 (256 KiB: AWS says "less
+    than 256KB") do not."""
     detail_type = "test.big:sized@v1"  # outside the catalog: the detail is not validated
-    padding = 256 * 1024 - len(SOURCE) - len(detail_type) - len('{"a":""}')
+    padding = 256 * 1024 - 1 - len(SOURCE) - len(detail_type) - len('{"a":""}')
     fits = entry(
         DetailType=detail_type, Detail=json.dumps({"a": "x" * padding}, separators=(",", ":"))
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -156,6 +157,8 @@ async def test_faults_from_the_constructor(session: aiohttp.ClientSession) -> No
         ("token_error_rate", 2),
         ("latency", -1),
         ("retry_after", 1.5),
+        ("quota", 0),
+        ("quota", -5),
     ],
 )
 def test_fault_knobs_refuse_out_of_range_values(name: str, value: float) -> None:
@@ -170,7 +173,9 @@ def test_fault_knobs_refuse_out_of_range_values(name: str, value: float) -> None
 
 def test_reset_turns_every_fault_off() -> None:
     """Faults.reset() zeroes every knob."""
-    faults = Faults(throttle_rate=1, error_rate=1, token_error_rate=1, latency=1, retry_after=3)
+    faults = Faults(
+        throttle_rate=1, error_rate=1, token_error_rate=1, latency=1, retry_after=3, quota=5
+    )
     faults.reset()
     assert faults == Faults()
 
@@ -183,3 +188,37 @@ def test_rates_of_zero_and_one_are_exact_and_draw_nothing() -> None:
     assert not any(seeded.hit(0.0) for _ in range(100))
     assert all(seeded.hit(1.0) for _ in range(100))
     assert [seeded.hit(0.5) for _ in range(20)] == [untouched.hit(0.5) for _ in range(20)]
+
+
+async def test_quota_throttles_put_events_entries_beyond_n_per_second(
+    hub: LocalHub, eventbridge: Any
+) -> None:
+    """quota=N: a full bucket of N entries is accepted, the entries beyond it are answered
+    ThrottlingException (and counted), and the bucket refills at N per second."""
+    hub.faults.quota = 5
+    answer = await eventbridge.put_events(Entries=[entry(str(i)) for i in range(8)])
+    codes = [r.get("ErrorCode") for r in answer["Entries"]]
+    assert codes == [None] * 5 + ["ThrottlingException"] * 3
+    assert hub.count() == 5
+    assert hub.faults.throttled_by_quota == 3
+    await asyncio.sleep(0.5)  # refills 2.5 entries' worth
+    answer = await eventbridge.put_events(Entries=[entry(str(i)) for i in range(4)])
+    assert answer["FailedEntryCount"] == 2
+    hub.faults.quota = None
+    answer = await eventbridge.put_events(Entries=[entry(str(i)) for i in range(10)])
+    assert answer["FailedEntryCount"] == 0
+
+
+async def test_quota_answers_429_on_the_events_api(
+    hub: LocalHub, session: aiohttp.ClientSession, bearer: dict[str, str]
+) -> None:
+    """The quota counts POST /events requests too: beyond it, 429 too_many_requests."""
+    hub.faults.quota = 2
+    statuses = []
+    for _ in range(3):
+        async with session.post(f"{hub.url}/events", json=api_body(), headers=bearer) as r:
+            statuses.append(r.status)
+            if r.status == 429:
+                assert "quota" in (await r.json())["message"]
+    assert statuses == [200, 200, 429]
+    assert hub.count() == 2

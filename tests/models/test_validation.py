@@ -290,6 +290,40 @@ def test_non_finite_float_in_metadata_is_a_validation_error() -> None:
     assert info.value.path == "$.metadata.score[1]"
 
 
+@pytest.mark.parametrize(
+    ("metadata", "path"),
+    [
+        ({"trace": {"spans": [{"ms": 1.5}, {"ms": float("inf")}]}}, "$.metadata.trace.spans[1].ms"),
+        ({"tenant": {"id": 42, "score": float("-inf")}}, "$.metadata.tenant.score"),
+        ({"correlationId": "c-1", "total": Decimal("NaN")}, "$.metadata.total"),
+    ],
+)
+def test_non_finite_nested_in_metadata_is_refused_with_its_path(
+    metadata: dict[str, Any], path: str
+) -> None:
+    """A float or Decimal NaN/Infinity anywhere in realistic, nested metadata is refused
+    with its JSON path (the success path's cheap null check must not miss it)."""
+    event = user()
+    event.detail.metadata = {"userId": "auth0|u1", **metadata}
+    with pytest.raises(EventValidationError) as info:
+        event.validate()
+    assert info.value.path == path
+    assert "finite" in info.value.reason
+
+
+def test_metadata_with_real_nulls_and_null_text_round_trips() -> None:
+    """A null somebody sent, and the text "null", in metadata pass validation and reach
+    the consumer unchanged (the NaN check looks closer at a null, it does not refuse it)."""
+    event = user()
+    metadata = {"parentId": None, "note": "null", "tenant": {"id": 7, "region": None}}
+    event.detail.metadata = metadata
+    wire = event.detail_json()
+    raw = b'{"detail-type":"bank.test:created@v1","source":"s","detail":' + wire + b"}"
+    parsed = parse_event(raw)
+    assert isinstance(parsed, BankTestCreatedV1Event)
+    assert parsed.detail.metadata == metadata
+
+
 def test_finite_optional_float_passes() -> None:
     """An optional float that is finite (or absent) passes validation."""
     user(age=41.5).validate()

@@ -1,7 +1,7 @@
 """What a leaked credential looks like, and a log handler that watches for one.
 
-Used suite-wide by ``tests/conftest.py`` (every log record of the whole run, the
-``tfso_events`` loggers at DEBUG) and by ``test_secrets.py`` (every text an error can
+Used suite-wide by ``tests/conftest.py`` (every log record of the whole run, every
+logger at DEBUG) and by ``test_secrets.py`` (every text an error can
 show: ``str``, ``repr``, the ``__cause__``/``__context__`` chain, the formatted traceback).
 
 A leak is any of:
@@ -117,7 +117,8 @@ class LeakWatch(logging.Handler):
 @contextmanager
 def watch_logs(logger: str = "tfso_events") -> Iterator[LeakWatch]:
     """Attach a :class:`LeakWatch` to the root logger and turn ``logger`` up to DEBUG
-    (so every record the library can emit is produced and checked); undone on exit."""
+    (so every record the library can emit is produced and checked; ``""`` is the root:
+    every logger); undone on exit."""
     watch = LeakWatch()
     root = logging.getLogger()
     ours = logging.getLogger(logger)

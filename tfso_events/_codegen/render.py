@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from tfso_events._codegen.spec import Catalog, EventSpec, enum_members
+from tfso_events._codegen.spec import INT64_MAX, INT64_MIN, Catalog, EventSpec, enum_members
 
 __all__ = [
     "header",
@@ -97,6 +97,7 @@ class _Module:
         self.datetime = False
         self.any = False
         self.enum = False
+        self.int64 = False
 
 
 def _type(spec: EventSpec, node: dict[str, Any], path: str, mod: _Module) -> str:
@@ -108,10 +109,14 @@ def _type(spec: EventSpec, node: dict[str, Any], path: str, mod: _Module) -> str
         if node.get("format") == "date-time":
             mod.datetime = True
             base = "AwareDatetime"
+            constraints.pop("pattern")  # the grammar AwareDatetime reads
         else:
             base = "str"
     elif kind == "integer":
-        base = "int"
+        mod.int64 = True
+        base = "Int64"
+        if constraints == {"ge": INT64_MIN, "le": INT64_MAX}:
+            constraints = {}
     elif kind == "number":
         if node.get("format") == "decimal":
             mod.decimal = True
@@ -249,6 +254,8 @@ def render_model(catalog: Catalog, spec: EventSpec) -> str:
     imports.append("from msgspec import Meta\n\n")
     imports.append("from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources\n")
     base = ["EventContent", "EventDetail", "TfsoEvent"]
+    if mod.int64:
+        base.insert(2, "Int64")
     if mod.datetime:
         base.insert(0, "AwareDatetime")
     imports.append(f"from tfso_events.models._base import {', '.join(base)}\n\n")

@@ -31,9 +31,17 @@ CATALOG_FILE = "_catalog.json"
 
 #: ``timestamp`` and ``metadata`` are the same in every detail (they live on
 #: ``EventDetail``); each schema must spell them exactly so.
+DATE_TIME_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+    r"([Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 DETAIL_PROPERTIES: dict[str, Any] = {
-    "timestamp": {"type": "string", "format": "date-time"},
-    "metadata": {"type": "object", "default": {}},
+    "timestamp": {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN},
+    "metadata": {
+        "anyOf": [{"type": "object", "additionalProperties": True}, {"type": "null"}],
+        "default": {},
+    },
 }
 
 _DETAIL_TYPE = re.compile(r"^([a-z][a-z0-9]*)\.([a-z][a-z0-9]*):([a-z][a-z0-9]*)@v([1-9][0-9]*)$")
@@ -48,6 +56,7 @@ _KNOWN_KEYS = {
     "required",
     "examples",
     "$defs",
+    "additionalProperties",
     "x-detail-type",
     "x-source",
     "x-module",
@@ -230,8 +239,9 @@ def _check_event(spec: EventSpec, modules: dict[str, str], sources: dict[str, st
             f"must be exactly {json.dumps(expected)} (timestamp and metadata are every "
             f"event's; the content is the $defs entry {spec.content_name})",
         )
-    if doc.get("required") != ["content"]:
-        raise spec.error("$.required", 'must be ["content"]')
+    if doc.get("required") != ["content", "timestamp"]:
+        raise spec.error("$.required", 'must be ["content", "timestamp"]')
+    _check_open(spec, doc, "$")
     for name, node in spec.defs.items():
         if not isinstance(node, dict) or not _IDENTIFIER.match(name):
             raise spec.error(f"$.$defs.{name}", "a $defs entry is a PascalCase name and a schema")
@@ -369,6 +379,25 @@ def check_value(spec: EventSpec, node: Any, path: str) -> None:
         raise spec.error(path + ".format", f"{node.get('format')!r} is not a format of {kind}")
     if kind == "array":
         check_value(spec, node.get("items"), path + ".items")
+    if (
+        kind == "string"
+        and node.get("format") == "date-time"
+        and node.get("pattern") != DATE_TIME_PATTERN
+    ):
+        raise spec.error(
+            path + ".pattern",
+            f"a date-time states the grammar the models read: {json.dumps(DATE_TIME_PATTERN)}",
+        )
+    if kind == "integer":
+        low, high = node.get("minimum"), node.get("maximum")
+        if not (
+            isinstance(low, int) and isinstance(high, int) and INT64_MIN <= low <= high <= INT64_MAX
+        ):
+            raise spec.error(
+                path,
+                f"integers are int64 on the wire: state minimum ({INT64_MIN}) and maximum "
+                f"({INT64_MAX}), or a narrower range",
+            )
     if kind == "object":
         _check_open(spec, node, path)
 

@@ -236,6 +236,7 @@ class TokenProvider:
     async def _fetch(self, key: TokenKey) -> AccessToken:
         request = self._request(key)
         attempt = 0
+        started = time.monotonic()
         while True:
             attempt += 1
             self.requests_sent += 1
@@ -245,14 +246,17 @@ class TokenProvider:
                     response, key, received_at=self._clock(), secret=self._secret
                 )
             except RetryableCallError as exc:
-                if attempt < self._retry.max_attempts:
-                    delay = self._retry.delay(attempt, exc.retry_after)
+                delay = self._retry.delay(attempt, exc.retry_after)
+                deadline = self._retry.deadline
+                if self._retry.may_retry(attempt) and (
+                    deadline is None or time.monotonic() + delay - started <= deadline
+                ):
                     log.warning(
-                        "token endpoint %s: %s (attempt %d of %d), retrying in %.2f s",
+                        "token endpoint %s: %s (attempt %d of %s), retrying in %.2f s",
                         key.token_url,
                         exc,
                         attempt,
-                        self._retry.max_attempts,
+                        self._retry.max_attempts or "unlimited",
                         delay,
                     )
                     await self._sleep(delay)

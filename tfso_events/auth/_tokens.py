@@ -9,8 +9,11 @@ through :mod:`tfso_events.auth`.
 
 from __future__ import annotations
 
+import base64
 import email.utils
+import re
 import time
+import urllib.parse
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -276,21 +279,56 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return None
 
 
-def _scrub(text: str, secret: Secret | None) -> str:
+def _sent_forms(secret: str, client_id: str | None) -> list[str]:
+    """Every form in which the client puts ``secret`` on the wire, which an endpoint or a
+    proxy may echo: as is, form-encoded (``client_secret_post``; ``+`` or ``%20`` for a
+    space, either hex case), and base64 of ``id:secret`` (``client_secret_basic``, with
+    and without authlib's percent-encoding of both halves, padded or not)."""
+    encoded = {
+        secret,
+        urllib.parse.quote_plus(secret),
+        urllib.parse.quote(secret, safe=""),
+        urllib.parse.quote(secret),
+    }
+    encoded |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), e) for e in encoded}
+    forms = set(encoded)
+    if client_id is not None:
+        for pair in (
+            f"{client_id}:{secret}",
+            f"{urllib.parse.quote(client_id)}:{urllib.parse.quote(secret)}",
+        ):
+            raw = pair.encode("utf-8", "replace")
+            for b64 in (base64.b64encode(raw), base64.urlsafe_b64encode(raw)):
+                text = b64.decode()
+                forms |= {text, text.rstrip("=")}
+    # Longest first, so a form containing another is masked whole.
+    return sorted((f for f in forms if f), key=len, reverse=True)
+
+
+def _scrub(text: str, secret: Secret | None, client_id: str | None = None) -> str:
     text = text.strip()
-    if secret is not None and secret.reveal() and secret.reveal() in text:
-        text = text.replace(secret.reveal(), "***")
+    if secret is not None and secret.reveal():
+        for form in _sent_forms(secret.reveal(), client_id):
+            text = text.replace(form, "***")
     return text if len(text) <= 300 else text[:297] + "..."
 
 
-def _describe(body: bytes, secret: Secret | None) -> tuple[str | None, str]:
-    """Auth0's ``error`` and a scrubbed ``error_description`` (or the raw text)."""
+def _describe(
+    body: bytes, secret: Secret | None, client_id: str | None = None
+) -> tuple[str | None, str]:
+    """Auth0's ``error`` and a scrubbed ``error_description`` (or the raw text, whose
+    ``error`` is then ``None``)."""
     try:
         parsed = _ERROR_DECODER.decode(body)
     except msgspec.DecodeError:
-        return None, _scrub(body.decode("utf-8", "replace"), secret) or "no description"
+        text = body.decode("utf-8", "replace")
+        return None, _scrub(text, secret, client_id) or "no description"
     description = parsed.error_description or parsed.message or parsed.error or ""
-    return parsed.error, _scrub(description, secret) or "no description"
+    return parsed.error, _scrub(description, secret, client_id) or "no description"
+
+
+#: Auth0's ``error_description`` when the application lacks a scope (403 access_denied).
+_NOT_GRANTED = "client has not been granted scopes"
 
 
 def interpret_token_response(
@@ -311,7 +349,8 @@ def interpret_token_response(
     * 408, 429 and 5xx → :class:`~tfso_events.publishing._batching.RetryableCallError`
       carrying ``Retry-After``.
 
-    ``secret`` is scrubbed from any text echoed into a message.
+    ``secret`` is scrubbed, in every encoding the client sends it in, from any text
+    echoed into a message.
     """
     status = response.status
     where = f"Auth0 at {key.auth0_domain}"
@@ -332,7 +371,7 @@ def interpret_token_response(
         return AccessToken(
             body.access_token, key, lifetime or _DEFAULT_LIFETIME, obtained_at=received_at
         )
-    error, description = _describe(response.body, secret)
+    error, description = _describe(response.body, secret, key.client_id)
     if status in (408, 429) or status >= 500:
         raise RetryableCallError(
             f"http_{status}", description, parse_retry_after(response.headers, wall_clock)
@@ -346,8 +385,11 @@ def interpret_token_response(
         f"{where} refused client `{key.client_id}` a token for scope `{key.scope}` "
         f"(HTTP {status}{f' {error}' if error else ''}: {description})"
     )
-    text = f"{error or ''} {description}".lower()
-    if status == 403 or "scope" in text:
+    # The hint follows Auth0's error fields, never a word in echoed text.
+    missing_scope = error == "invalid_scope" or (
+        status == 403 and error is not None and description.lower().startswith(_NOT_GRANTED)
+    )
+    if missing_scope:
         hint = scope_hint(key.scope, key.audience)
     elif status == 401 or error in ("invalid_client", "unauthorized_client"):
         hint = (

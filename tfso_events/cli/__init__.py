@@ -105,10 +105,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if run is None:
         parser.print_help(sys.stderr)
         return 2
+    # SIGTERM (a container orchestrator's stop) is Ctrl-C: the commands that install
+    # their own handling treat both alike, and before they do it interrupts cleanly.
+    previous = None
+    with contextlib.suppress(ValueError):  # not the main thread (an embedding program)
+        previous = signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return run(args)
     except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
         return 130
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 # -- argument types ------------------------------------------------------------------------
@@ -121,6 +129,19 @@ def _rate(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+def _per_second(text: str) -> float:
+    number = text.strip().removesuffix("/s").strip()
+    try:
+        value = float(number)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate such as 2000/s (entries per second)"
+        ) from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive rate per second")
     return value
 
 
@@ -356,9 +377,18 @@ def _problem(exc: Exception) -> str:
         arg(
             "--max-attempts",
             type=_positive_int,
-            default=8,
+            default=None,
             metavar="N",
-            help="tries per event, the first included (default: %(default)s)",
+            help="tries per event, the first included (default: no count; retries end "
+            "at the retry deadline)",
+        ),
+        arg(
+            "--retry-deadline",
+            type=_seconds,
+            default=60.0,
+            metavar="SECONDS",
+            help="give up on events still failing after this long without progress "
+            "(default: %(default)s)",
         ),
         arg(
             "--batch-size",
@@ -432,6 +462,14 @@ def publish(args: argparse.Namespace) -> int:
             help="fraction of POST /oauth/token answered 503",
         ),
         arg(
+            "--quota",
+            type=_per_second,
+            default=None,
+            metavar="N/s",
+            help="rate quota: PutEvents entries (and POST /events) beyond N per second "
+            "are answered ThrottlingException (429), as the real service throttles",
+        ),
+        arg(
             "--latency",
             type=_seconds,
             default=0.0,
@@ -471,6 +509,7 @@ async def _run_hub(args: argparse.Namespace) -> int:
         error_rate=args.error_rate,
         token_error_rate=args.token_error_rate,
         latency=args.latency,
+        quota=args.quota,
     )
     local_hub = LocalHub(
         port=args.port,
@@ -511,6 +550,7 @@ def _banner(local_hub: LocalHub, args: argparse.Namespace) -> str:
             ("error_rate", faults.error_rate),
             ("token_error_rate", faults.token_error_rate),
             ("latency", faults.latency),
+            ("quota", f"{faults.quota:g}/s" if faults.quota else None),
         )
         if value
     ]

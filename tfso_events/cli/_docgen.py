@@ -45,7 +45,11 @@ def _type_name(t: mi.Type) -> str:
     match t:
         case mi.StrType() | mi.EnumType():
             return "string"
-        case mi.IntType() | mi.FloatType():
+        case mi.IntType():
+            # The seed pages say number; the model (and the JSON Schema) take only
+            # whole numbers in PutEvents' int64 range, so the page says what is checked.
+            return "integer"
+        case mi.FloatType():
             return "number"
         case mi.DecimalType():
             return "number(decimal)"
@@ -65,9 +69,10 @@ def _rows(
     for field in struct.fields:
         t, description, _ = _unwrap(field.type)
         marker = "» " * depth
+        restriction = "int64" if isinstance(t, mi.IntType) else "none"
         props.append(
             f"| {marker}{field.encode_name} | {_type_name(t)} | "
-            f"{str(field.required).lower()} | none | {description or 'none'} |"
+            f"{str(field.required).lower()} | {restriction} | {description or 'none'} |"
         )
         if isinstance(t, mi.EnumType):
             enums.extend((field.encode_name, str(member.value)) for member in t.cls)
@@ -151,6 +156,14 @@ def render_index() -> str:
             f"| [{cls.detail_type}]({_page_name(cls)}) | `{cls.source}` | `{cls.module}` "
             f"| `{cls.__name__}` |"
         )
+    lines += [
+        "",
+        "Types are those the models check (and `event_schema()` states). Where the seed",
+        "pages say `number` for a code, these say `integer` (restriction `int64`): the",
+        "models take only whole numbers, and PutEvents documents JSON integers as signed",
+        "64-bit, so a value outside that range is refused with its path before publishing.",
+        "Date-times are written in UTC with `Z`.",
+    ]
     return "\n".join([*lines, ""])
 
 

@@ -88,7 +88,17 @@ def run_publish(args: argparse.Namespace) -> int:
     except OSError as exc:
         return _usage(f"cannot read {args.file}: {exc.strerror or exc}")
     with records:
-        return asyncio.run(_main(args, records))
+        try:
+            return asyncio.run(_main(args, records))
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM before the loop's handlers were installed: nothing was
+            # read or sent yet. Say so, and leave an (empty) --failed-out as promised.
+            print("\ntfso-events publish: interrupted before the first record", file=sys.stderr)
+            _summary(args, _Tally(stopped="interrupted"), "nowhere", 0.0)
+            if args.failed_out:
+                with contextlib.suppress(OSError), open(args.failed_out, "wb"):
+                    pass
+            return 130
 
 
 def _usage(message: str) -> int:
@@ -104,22 +114,25 @@ def _same_file(a: str, b: str) -> bool:
 
 
 async def _main(args: argparse.Namespace, records: RecordFile) -> int:
-    try:
-        client, target = _client(args)
-    except ConfigurationError as exc:
-        return _usage(str(exc))
-    try:
-        with contextlib.ExitStack() as files:
-            failed_out: IO[bytes] | None = None
-            if args.failed_out:
-                try:
-                    # ASYNC230: one blocking open(), before anything is in flight
-                    failed_out = files.enter_context(open(args.failed_out, "wb"))  # noqa: ASYNC230
-                except OSError as exc:
-                    return _usage(f"cannot write {args.failed_out}: {exc.strerror or exc}")
-            return await _run(args, client, target, records, failed_out)
-    finally:
-        await client.aclose()
+    # Signals first: opening the client imports aioboto3 or aiohttp, and SIGTERM from an
+    # orchestrator may come at any moment; from here on it stops publish like Ctrl-C.
+    with _StopOnSignals() as stop:
+        try:
+            client, target = _client(args)
+        except ConfigurationError as exc:
+            return _usage(str(exc))
+        try:
+            with contextlib.ExitStack() as files:
+                failed_out: IO[bytes] | None = None
+                if args.failed_out:
+                    try:
+                        # ASYNC230: one blocking open(), before anything is in flight
+                        failed_out = files.enter_context(open(args.failed_out, "wb"))  # noqa: ASYNC230
+                    except OSError as exc:
+                        return _usage(f"cannot write {args.failed_out}: {exc.strerror or exc}")
+                return await _run(args, client, target, records, failed_out, stop)
+        finally:
+            await client.aclose()
 
 
 async def _run(
@@ -128,6 +141,7 @@ async def _run(
     target: str,
     records: RecordFile,
     failed_out: IO[bytes] | None,
+    stop: _StopOnSignals,
 ) -> int:
     tally = _Tally()
     started = time.monotonic()
@@ -135,7 +149,7 @@ async def _run(
         work = asyncio.ensure_future(
             _publish_all(args, client, iter(records), tally, failed_out, progress)
         )
-        with _cancel_on_signals(work):
+        with stop.cancelling(work):
             await asyncio.wait({work})
     error = None if work.cancelled() else work.exception()
     if isinstance(error, ConfigurationError):  # e.g. the client refused to open
@@ -158,7 +172,7 @@ def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
     """The async publisher the options describe, and where it sends (for the summary)."""
     from tfso_events.environments import resolve_credentials, resolve_environment
 
-    retry = RetryPolicy(max_attempts=args.max_attempts)
+    retry = RetryPolicy(max_attempts=args.max_attempts, deadline=args.retry_deadline or None)
     options: dict[str, Any] = {"retry": retry}
     if args.concurrency:
         options["max_concurrency"] = args.concurrency
@@ -205,25 +219,47 @@ def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
     return bridge, where
 
 
-@contextlib.contextmanager
-def _cancel_on_signals(work: asyncio.Future[Any]) -> Iterator[None]:
-    """Ctrl-C or SIGTERM cancels ``work`` once; a second Ctrl-C interrupts as usual."""
-    loop = asyncio.get_running_loop()
+class _StopOnSignals:
+    """Ctrl-C or SIGTERM (what a container orchestrator sends) cancels the work in
+    :meth:`cancelling` once, or, if it comes before any, cancels it as soon as it
+    starts; a second signal interrupts (Ctrl-C) or terminates (SIGTERM) as usual."""
+
     signals = (signal.SIGINT, signal.SIGTERM)
 
-    def stop() -> None:
-        print("\ntfso-events publish: stopping (Ctrl-C again to abort)", file=sys.stderr)
-        for signum in signals:
-            loop.remove_signal_handler(signum)
-        work.cancel()
+    def __init__(self) -> None:
+        self.signalled = False
+        self._work: asyncio.Future[Any] | None = None
 
-    for signum in signals:
-        loop.add_signal_handler(signum, stop)
-    try:
-        yield
-    finally:
-        for signum in signals:
-            loop.remove_signal_handler(signum)
+    def __enter__(self) -> _StopOnSignals:
+        self._loop = asyncio.get_running_loop()
+        for signum in self.signals:
+            self._loop.add_signal_handler(signum, self._stop)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for signum in self.signals:
+            self._loop.remove_signal_handler(signum)
+
+    def _stop(self) -> None:
+        print("\ntfso-events publish: stopping (Ctrl-C again to abort)", file=sys.stderr)
+        self._remove()
+        self.signalled = True
+        if self._work is not None:
+            self._work.cancel()
+
+    @contextlib.contextmanager
+    def cancelling(self, work: asyncio.Future[Any]) -> Iterator[None]:
+        """Signals cancel ``work`` while in this block (at once if one came already)."""
+        self._work = work
+        if self.signalled:
+            work.cancel()
+        try:
+            yield
+        finally:
+            self._work = None
 
 
 async def _publish_all(

@@ -12,7 +12,8 @@ Otherwise every entry gets a result, in order: ``EventId``, or ``ErrorCode`` and
   (for a detail-type in the catalog) a source mismatch or a detail that does not match
   its model; the message names the JSON path (``$.detail.content.favoriteColor``);
 * ``MalformedDetail`` — ``Detail`` is not a JSON object;
-* ``ThrottlingException`` — injected by ``faults.throttle_rate``.
+* ``ThrottlingException`` — injected by ``faults.throttle_rate``, and for entries
+  beyond ``faults.quota`` per second.
 
 A detail-type the catalog does not know is accepted and stored, as EventBridge does
 (unless the hub is ``strict``); one known to the catalog must match its model.
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from decimal import Decimal
 from typing import Any
 
 import msgspec
@@ -30,9 +32,9 @@ from aiohttp import web
 
 from tfso_events.catalog import events, validate_body
 from tfso_events.errors import EventValidationError
-from tfso_events.local._http import BodyTooLarge, json_response, logger, read_body
+from tfso_events.local._http import BodyTooLarge, clip, json_response, logger, read_body
 from tfso_events.local._state import HubState
-from tfso_events.local._store import StoredEntry, resources_json
+from tfso_events.local._store import StoredEntry, resources_json, unreadable_number
 from tfso_events.models._base import utf8_checked
 
 __all__ = ["MAX_ENTRIES", "entry_size", "eventbridge_routes"]
@@ -60,7 +62,8 @@ class _Request(msgspec.Struct, rename="pascal"):
 
 
 _REQUEST_DECODER = msgspec.json.Decoder(_Request)
-_ANY_DECODER = msgspec.json.Decoder()
+#: Any JSON, numbers out of a float's range included (as Decimal).
+_ANY_DECODER = msgspec.json.Decoder(float_hook=Decimal)
 
 
 def entry_size(entry: _Entry) -> int:
@@ -107,7 +110,7 @@ def _check(entry: _Entry, strict: bool) -> dict[str, str] | None:
     except RecursionError:
         return _failure("MalformedDetail", "Detail is malformed: nested too deeply.")
     else:
-        return None
+        return _readable(entry)
     # Not valid for the catalog: is the detail a JSON object at all?
     try:
         is_object = isinstance(_ANY_DECODER.decode(detail), dict)
@@ -116,9 +119,21 @@ def _check(entry: _Entry, strict: bool) -> dict[str, str] | None:
     if not is_object:
         return _failure("MalformedDetail", "Detail is malformed: it must be a JSON object.")
     if error.path == "$.detail-type" and not strict:
-        return None  # unknown detail-type: EventBridge accepts any
+        return _readable(entry)  # unknown detail-type: EventBridge accepts any
     path = error.path.replace("$.detail-type", "$.DetailType")
     return _failure("InvalidArgument", f"{entry.detail_type}: {error.reason} at `{path}`")
+
+
+def _readable(entry: _Entry) -> dict[str, str] | None:
+    """Refuse a detail the hub could store but not read back (a number like ``1e400``)."""
+    path = unreadable_number(entry.detail or "")
+    if path is None:
+        return None
+    return _failure(
+        "InvalidArgument",
+        f"{entry.detail_type}: a number out of the range the hub can store and read "
+        f"back at `$.Detail{path[1:]}`",
+    )
 
 
 def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
@@ -175,12 +190,12 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
                 f"constraint: Member must have length {bound} (got {count})",
             )
         size = sum(entry_size(entry) for entry in call.entries)
-        if size > limit:
+        if size >= limit:  # AWS: "the total entry size must be less than 256KB"
             return _aws_error(
                 400,
                 "ValidationException",
                 f"Total size of the entries in the request is over the limit "
-                f"({size} > {limit} bytes).",
+                f"({size} bytes, must be less than {limit}).",
             )
 
         now = time.time()
@@ -188,7 +203,7 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
         rows: list[StoredEntry] = []
         for entry in call.entries:
             failure = _check(entry, state.strict)
-            if failure is None and faults.hit(faults.throttle_rate):
+            if failure is None and (faults.hit(faults.throttle_rate) or faults.over_quota()):
                 failure = _failure("ThrottlingException", "Rate exceeded")
             if failure is not None:
                 results.append(failure)
@@ -196,9 +211,9 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
             if entry.detail_type not in known and entry.detail_type not in warned:
                 warned.add(entry.detail_type or "")
                 logger.warning(
-                    "local hub: accepted detail-type %r, which is not in the catalog, "
+                    "local hub: accepted detail-type %s, which is not in the catalog, "
                     "without validating its detail",
-                    entry.detail_type,
+                    clip(entry.detail_type),
                 )
             event_id = str(uuid.uuid4())
             results.append({"EventId": event_id})

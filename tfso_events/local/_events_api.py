@@ -19,6 +19,7 @@ from tfso_events.catalog import event_class, validate_body
 from tfso_events.errors import EventValidationError, UnknownEventTypeError
 from tfso_events.local._http import BodyTooLarge, json_response, read_body
 from tfso_events.local._state import HubState
+from tfso_events.local._store import unreadable_number
 from tfso_events.local._tokens import InvalidToken
 from tfso_events.models._base import utf8_checked
 
@@ -34,6 +35,8 @@ class _Body(msgspec.Struct, rename="camel"):
 
 _BODY_DECODER = msgspec.json.Decoder(_Body)
 _VIA = ("api", "eventbridge")
+#: The largest ``limit``/``after_id``: SQLite's INTEGER is a signed 64-bit number.
+_MAX_QUERY_NUMBER = 2**63 - 1
 
 
 def _error(status: int, error: str, message: str, **extra: Any) -> web.Response:
@@ -71,6 +74,13 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
                 429,
                 "too_many_requests",
                 "injected fault: rate exceeded (throttle_rate)",
+                headers=faults.retry_after_headers() or None,
+            )
+        if faults.over_quota():
+            return _error(
+                429,
+                "too_many_requests",
+                f"rate exceeded: the hub's quota is {faults.quota:g} events per second",
                 headers=faults.retry_after_headers() or None,
             )
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
@@ -145,6 +155,16 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
                 400, "validation_error", "the detail is nested too deeply", path="$.detail"
             )
 
+        unreadable = unreadable_number(bytes(body.detail))
+        if unreadable is not None:
+            path = "$.detail" + unreadable[1:]
+            return _error(
+                400,
+                "validation_error",
+                f"a number out of the range the hub can store and read back at `{path}`",
+                path=path,
+                detailType=body.detail_type,
+            )
         event_id = str(uuid.uuid4())
         state.store.add(
             [
@@ -177,12 +197,16 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
             if value is None:
                 numbers[name] = None
                 continue
-            try:
-                number = int(value)
-            except ValueError:
-                number = -1
-            if number < 0:
-                return _error(400, "invalid_query", f"{name} must be a whole number >= 0")
+            # ASCII digits only (int() would take "1_000", " 7" or Arabic-Indic digits),
+            # and no more than SQLite's INTEGER holds.
+            digits = value.isascii() and value.isdigit() and len(value) <= 19
+            number = int(value) if digits else -1
+            if not 0 <= number <= _MAX_QUERY_NUMBER:
+                return _error(
+                    400,
+                    "invalid_query",
+                    f"{name} must be a whole number from 0 to {_MAX_QUERY_NUMBER}",
+                )
             numbers[name] = number
         body = state.store.records_json(
             detail_type=query.get("detail_type"),

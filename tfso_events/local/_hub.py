@@ -17,7 +17,7 @@ from tfso_events.local._auth0 import auth0_routes
 from tfso_events.local._eventbridge import eventbridge_routes
 from tfso_events.local._events_api import events_api_routes
 from tfso_events.local._faults import Faults
-from tfso_events.local._http import error_middleware, json_response
+from tfso_events.local._http import PARSER_HEADER_BYTES, error_middleware, json_response
 from tfso_events.local._state import HubState
 from tfso_events.local._store import EventStore, ReceivedEvent, Via
 from tfso_events.local._tokens import TokenIssuer
@@ -131,7 +131,15 @@ class LocalHub:
         app.add_routes(events_api_routes(state))
         app.add_routes(eventbridge_routes(state))
         app.add_routes([web.get("/", self._index)])
-        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=1.0)
+        runner = web.AppRunner(
+            app,
+            access_log=None,
+            handle_signals=False,
+            shutdown_timeout=1.0,
+            # The middleware refuses header lines over MAX_HEADER_BYTES in JSON.
+            max_field_size=PARSER_HEADER_BYTES,
+            max_line_size=PARSER_HEADER_BYTES,
+        )
         await runner.setup()
         try:
             site = web.TCPSite(runner, HOST, self._requested_port, reuse_address=True)

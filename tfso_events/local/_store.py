@@ -9,16 +9,77 @@ readers (``sqlite3 hub.db``) never block the hub.
 
 from __future__ import annotations
 
+import logging
+import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["EventStore", "ReceivedEvent", "StoredEntry", "Via"]
+__all__ = ["EventStore", "ReceivedEvent", "StoredEntry", "Via", "unreadable_number"]
+
+logger = logging.getLogger("tfso_events.local")
+
+#: How :meth:`EventStore.records` reads a detail back: msgspec's untyped JSON.
+_DECODE = msgspec.json.Decoder().decode
+#: The fallback for a stored number that does not fit a float: every float as Decimal.
+_DECODE_EXACT = msgspec.json.Decoder(float_hook=Decimal).decode
+
+
+def unreadable_number(detail: str | bytes) -> str | None:
+    """The JSON path (``$.content.accountStatement``) of the first number in ``detail``
+    that the hub could store but not read back as JSON (``1e400``, out of a float's
+    range), or ``None`` when the whole detail reads back. ``detail`` is valid JSON."""
+    try:
+        _DECODE(detail)
+    except msgspec.ValidationError:
+        pass
+    else:
+        return None
+    try:
+        value = _DECODE_EXACT(detail)
+    except (msgspec.DecodeError, RecursionError):
+        return "$"
+    return _out_of_range(value, "$") or "$"
+
+
+def _out_of_range(value: Any, path: str) -> str | None:
+    if isinstance(value, Decimal):
+        return None if math.isfinite(float(value)) else path
+    if isinstance(value, dict):
+        items: Iterable[tuple[str, Any]] = ((f"{path}.{k}", v) for k, v in value.items())
+    elif isinstance(value, list):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = _out_of_range(item, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _read_detail(row_id: int, text: str) -> dict[str, Any] | None:
+    """A stored detail as a dict; never raises. A number out of a float's range (stored
+    before the hub refused them) is read as the exact :class:`~decimal.Decimal` that was
+    sent; a row that is not a JSON object at all is skipped with a warning."""
+    try:
+        value = _DECODE(text)
+    except (msgspec.DecodeError, RecursionError):
+        try:
+            value = _DECODE_EXACT(text)
+        except (msgspec.DecodeError, RecursionError):
+            value = None
+    if isinstance(value, dict):
+        return value
+    logger.warning("local hub: stored event #%d has no readable detail; skipped", row_id)
+    return None
+
 
 #: Which door an event came in by.
 Via = Literal["api", "eventbridge"]
@@ -214,22 +275,30 @@ class EventStore:
             limit=limit,
             newest_first=newest_first,
         )
-        decode = msgspec.json.decode
-        return [
-            ReceivedEvent(
-                id=row[0],
-                event_id=row[1],
-                via=row[2],  # type: ignore[arg-type]  # only "api"/"eventbridge" are written
-                source=row[3],
-                detail_type=row[4],
-                detail=decode(row[5]),
-                event_bus_name=row[6],
-                resources=tuple(decode(row[7])),
-                client_id=row[8],
-                received_at=datetime.fromtimestamp(row[9], UTC),
+        events: list[ReceivedEvent] = []
+        for row in rows:
+            detail = _read_detail(row[0], row[5])
+            if detail is None:
+                continue
+            try:
+                resources = tuple(str(r) for r in _DECODE(row[7]))
+            except (msgspec.DecodeError, TypeError):
+                resources = ()
+            events.append(
+                ReceivedEvent(
+                    id=row[0],
+                    event_id=row[1],
+                    via=row[2],  # type: ignore[arg-type]  # only "api"/"eventbridge" are written
+                    source=row[3],
+                    detail_type=row[4],
+                    detail=detail,
+                    event_bus_name=row[6],
+                    resources=resources,
+                    client_id=row[8],
+                    received_at=datetime.fromtimestamp(row[9], UTC),
+                )
             )
-            for row in rows
-        ]
+        return events
 
     def records_json(
         self,

@@ -32,6 +32,8 @@ __all__ = ["AUDIENCE", "GRANT_TYPE", "Client", "GrantError", "InvalidToken", "To
 GRANT_TYPE = "client_credentials"
 _ALGORITHMS = ["RS256"]
 _VERIFIED_CACHE_SIZE = 4096
+#: Seconds of clock skew allowed on ``nbf`` and ``iat`` (the hub signs with its own clock).
+_CLOCK_LEEWAY = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class VerifiedToken:
     scopes: frozenset[str]
     expires_at: float
     jti: str
+    not_before: float = 0.0
 
 
 _CLAIMS_DECODER = msgspec.json.Decoder(dict[str, Any])
@@ -210,8 +213,11 @@ class TokenIssuer:
             if len(self._verified) >= _VERIFIED_CACHE_SIZE:
                 self._verified.clear()
             self._verified[token] = verified
-        if verified.expires_at <= time.time():
+        now = time.time()
+        if verified.expires_at <= now:
             raise InvalidToken("the access token has expired")
+        if verified.not_before > now + _CLOCK_LEEWAY:
+            raise InvalidToken("the access token is not valid yet (`nbf`/`iat` in the future)")
         return verified
 
     def _verify_signed(self, token: str) -> VerifiedToken:
@@ -236,6 +242,14 @@ class TokenIssuer:
         exp = claims.get("exp")
         if isinstance(exp, bool) or not isinstance(exp, int | float):
             raise InvalidToken("the access token has no valid `exp` claim")
+        times: list[float] = []
+        for name in ("nbf", "iat"):
+            value = claims.get(name)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise InvalidToken(f"the access token's `{name}` claim is not a number")
+            times.append(float(value))
         scope = claims.get("scope", "")
         sub = claims.get("sub")
         jti = claims.get("jti")
@@ -248,6 +262,8 @@ class TokenIssuer:
             scopes=frozenset(scope.split()),
             expires_at=float(exp),
             jti=jti,
+            # A token may not be used before it was issued, nor before its `nbf`.
+            not_before=max(times, default=0.0),
         )
 
     def jwks(self) -> dict[str, Any]:

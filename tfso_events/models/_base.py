@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import operator
+import threading
 import typing
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -28,9 +29,12 @@ import msgspec.inspect
 from tfso_events.errors import EventValidationError
 
 __all__ = [
+    "INT64_MAX",
+    "INT64_MIN",
     "AwareDatetime",
     "EventContent",
     "EventDetail",
+    "Int64",
     "RawEvent",
     "TfsoEvent",
     "UnknownEvent",
@@ -46,6 +50,13 @@ _E = typing.TypeVar("_E", bound="TfsoEvent")
 #: A timezone-aware datetime; a naive one is a validation error, never a silent guess.
 AwareDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 
+#: PutEvents documents JSON integers as signed 64-bit: an ``int`` field is bounded to
+#: this range, so a larger value is a validation error with its path, never published.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+#: An integer in the signed 64-bit range (the schema states ``minimum``/``maximum``).
+Int64 = Annotated[int, msgspec.Meta(ge=INT64_MIN, le=INT64_MAX)]
+
 #: What the parsers accept: the JSON document as bytes or str, or an already-decoded
 #: dict (a Lambda handler receives the envelope as a dict).
 RawEvent = bytes | bytearray | memoryview | str | Mapping[str, Any]
@@ -55,8 +66,32 @@ _ENCODER = msgspec.json.Encoder(decimal_format="number")
 encode = _ENCODER.encode
 
 
+# The default ``timestamp`` is for events built here. Decoding must not use it (a
+# consumer would get a time nobody sent), so each thread notes when the default was
+# made; a decode that made one read a detail without ``timestamp`` and is refused.
+_STAMPS = threading.local()
+
+
 def _utcnow() -> datetime:
-    return datetime.now(UTC)
+    now = _STAMPS.made = datetime.now(UTC)
+    return now
+
+
+def _watch_default_timestamp() -> None:
+    _STAMPS.made = None
+
+
+def _made_default_timestamp() -> bool:
+    return getattr(_STAMPS, "made", None) is not None
+
+
+def _missing_timestamp(detail_type: str | None, prefix: str = "$") -> EventValidationError:
+    return EventValidationError(
+        "Object missing required field `timestamp` (a detail without a timestamp is "
+        "refused: the package never invents when an event happened)",
+        path=f"{prefix}.timestamp",
+        detail_type=detail_type,
+    )
 
 
 class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=True, gc=False):
@@ -70,13 +105,23 @@ class EventContent(msgspec.Struct, kw_only=True, rename="camel", omit_defaults=T
 class EventDetail(msgspec.Struct, kw_only=True, rename="camel", gc=False):
     """Base of every ``<Name>Detail``: ``content``, ``timestamp`` and ``metadata``.
 
-    All three are always written; ``timestamp`` defaults to now (UTC) and ``metadata``
-    to ``{}``.
+    All three are always written. On an event you build, ``timestamp`` defaults to now
+    (UTC) and ``metadata`` to ``{}``. On an event you parse, ``timestamp`` is required
+    (a detail without one is refused with its path; never stamped with the reader's
+    clock) and ``"metadata": null`` (what a .NET producer writes for an unset
+    dictionary) reads as ``{}``.
     """
 
     content: EventContent
     timestamp: AwareDatetime = msgspec.field(default_factory=_utcnow)
-    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    if typing.TYPE_CHECKING:
+        metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    else:  # null on the wire reads as {} (see __post_init__); the attribute is never None
+        metadata: dict[str, Any] | None = msgspec.field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if typing.cast(Any, self.metadata) is None:  # None only at runtime: see above
+            self.metadata = {}
 
 
 class _Envelope(msgspec.Struct, kw_only=True, omit_defaults=True, gc=False):
@@ -108,6 +153,20 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
     module: ClassVar[str]
 
     detail: EventDetail
+    #: The ``source`` the envelope carried (``None`` on an event you build). It differs
+    #: from the class constant ``source`` only when a producer sent this detail-type
+    #: from another source: see :attr:`source_mismatch`.
+    envelope_source: str | None = msgspec.field(default=None, name="source")
+
+    @property
+    def source_mismatch(self) -> bool:
+        """True when the envelope's ``source`` is not this event's ``source``.
+
+        ``parse_event(..., strict=True)`` refuses such an envelope (path ``$.source``);
+        otherwise the event is returned flagged, the real source in
+        :attr:`envelope_source`.
+        """
+        return self.envelope_source is not None and self.envelope_source != self.source
 
     # -- the wire ------------------------------------------------------------------
 
@@ -125,6 +184,12 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
                 path="$",
                 detail_type=self.detail_type,
             )
+        if typing.cast(Any, detail.metadata) is None:  # set to None after it was built
+            detail = msgspec.structs.replace(detail, metadata={})
+        if codec.datetime_paths is None or codec.datetime_paths:
+            # Every date-time goes on the wire in UTC with ``Z`` (as the TS package's
+            # toISOString): the exact instant, also of an offset with seconds.
+            detail = _in_utc(detail, codec.datetime_paths)
         try:
             data = _ENCODER.encode(detail)
         except (TypeError, ValueError, OverflowError) as exc:
@@ -135,19 +200,27 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             ) from None
         except RecursionError as exc:
             raise unreadable(exc, self.detail_type) from None
+        # The validating decode reads metadata as raw JSON: any JSON object is a valid
+        # dict[str, Any], so building its dicts would check nothing (a non-dict metadata
+        # takes the full decoder, for its error and path).
+        decoder = codec.validator if type(detail.metadata) is dict else codec.decoder
         try:
-            codec.decoder.decode(data)
+            decoder.decode(data)
         except RecursionError as exc:
             raise unreadable(exc, self.detail_type) from None
         except msgspec.DecodeError as exc:
             raise _non_finite(detail, self.detail_type) or decode_error(
                 exc, self.detail_type
             ) from None
-        # msgspec writes a float NaN/inf as null, which an optional field reads back as
-        # None: a silent change. Look closer only where such a float can hide.
-        if (detail.metadata or (codec.float_getters and codec.may_hide_nan(detail))) and (
-            error := _non_finite(detail, self.detail_type)
-        ):
+        # msgspec writes a float NaN/inf as null, which an optional field or metadata
+        # reads back as None: a silent change. Look closer only where such a float can
+        # hide: at the optional float fields of the content (attribute getters), and in
+        # metadata only when the JSON holds a null at all (a NaN always leaves one; a
+        # null nobody wrote as NaN costs one walk, ~µs, and passes).
+        if (
+            (detail.metadata and b"null" in data)
+            or (codec.float_getters and codec.may_hide_nan(detail))
+        ) and (error := _non_finite(detail, self.detail_type)):
             raise error
         return data
 
@@ -163,28 +236,35 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         return (_CODECS.get(cls) or _codec(cls)).detail_cls
 
     @classmethod
-    def parse(cls, raw: RawEvent) -> Self:
+    def parse(cls, raw: RawEvent, *, strict: bool = False) -> Self:
         """Parse an EventBridge envelope of exactly this event type.
 
         ``raw`` is bytes, str or a dict (as Lambda hands it). Raises
-        :class:`~tfso_events.EventValidationError` with the path when it does not match.
+        :class:`~tfso_events.EventValidationError` with the path when it does not match
+        (and, with ``strict=True``, when the envelope's ``source`` is not ``cls.source``;
+        otherwise see :attr:`source_mismatch`).
         """
         decoder = _ENVELOPE_DECODERS.get(cls)
         if decoder is None:
             decoder = _ENVELOPE_DECODERS[cls] = msgspec.json.Decoder(cls)
+        _watch_default_timestamp()
         try:
             if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
-                return finite_decimals(msgspec.convert(raw, cls))
-            return finite_decimals(typing.cast(Self, decoder.decode(utf8_checked(raw))))
+                event = finite_decimals(msgspec.convert(raw, cls))
+            else:
+                event = finite_decimals(typing.cast(Self, decoder.decode(utf8_checked(raw))))
         except msgspec.DecodeError as exc:
             raise decode_error(exc, cls.detail_type) from None
         except (UnicodeError, RecursionError) as exc:
             raise unreadable(exc, cls.detail_type) from None
+        check_parsed(event, strict=strict)
+        return event
 
     @classmethod
     def parse_detail(cls, raw: RawEvent) -> EventDetail:
         """Decode and validate a bare detail (``{content, timestamp, metadata}``)."""
         codec = _CODECS.get(cls) or _codec(cls)
+        _watch_default_timestamp()
         try:
             if not isinstance(raw, bytes | str) and isinstance(raw, Mapping):
                 detail = msgspec.convert(raw, codec.detail_cls)
@@ -194,6 +274,8 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             raise decode_error(exc, cls.detail_type) from None
         except (UnicodeError, RecursionError) as exc:
             raise unreadable(exc, cls.detail_type) from None
+        if _made_default_timestamp():
+            raise _missing_timestamp(cls.detail_type)
         if codec.decimal_getters:
             _finite_detail(codec, detail, cls.detail_type, "$")
         return detail
@@ -213,15 +295,86 @@ class UnknownEvent(_Envelope):
 _ENVELOPE_DECODERS: dict[type[Any], msgspec.json.Decoder[Any]] = {}
 
 
+def check_parsed(event: TfsoEvent, *, strict: bool) -> None:
+    """The checks after an envelope was decoded (call right after the decode, in the
+    same thread): a detail without ``timestamp`` is refused, and so is (with
+    ``strict``) an envelope whose ``source`` is not the event's."""
+    if _made_default_timestamp():
+        raise _missing_timestamp(event.detail_type, "$.detail")
+    if strict and event.source_mismatch:
+        raise EventValidationError(
+            f"source {event.envelope_source!r} does not match {event.detail_type}, whose "
+            f"source is {event.source!r}",
+            path="$.source",
+            detail_type=event.detail_type,
+        )
+
+
+def _in_utc(
+    detail: EventDetail, paths: list[tuple[tuple[str, ...], Callable[[Any], Any]]] | None
+) -> EventDetail:
+    """``detail`` with every date-time in UTC: itself when all are, else a copy (the
+    caller's event is never changed)."""
+    if paths is None:  # a date-time inside a list or dict: rebuild through builtins
+        tree = msgspec.to_builtins(detail, builtin_types=(datetime, Decimal))
+        return msgspec.convert(_tree_in_utc(tree), type(detail))
+    for path, get in paths:
+        try:
+            value = get(detail)
+        except AttributeError:  # an optional parent object is None
+            continue
+        tz = getattr(value, "tzinfo", None)
+        # UTC already; or naive (or no datetime), left for the decode to refuse by path
+        if tz is UTC or tz is None or not isinstance(value, datetime):
+            continue
+        detail = _replace_at(detail, path, value.astimezone(UTC))
+    return detail
+
+
+def _replace_at(obj: Any, path: tuple[str, ...], value: object) -> Any:
+    head, *rest = path
+    new = value if not rest else _replace_at(getattr(obj, head), tuple(rest), value)
+    return msgspec.structs.replace(obj, **{head: new})
+
+
+def _tree_in_utc(node: Any) -> Any:
+    if isinstance(node, datetime):
+        return node.astimezone(UTC) if node.tzinfo not in (UTC, None) else node
+    if isinstance(node, dict):
+        return {key: _tree_in_utc(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_tree_in_utc(item) for item in node]
+    return node
+
+
 class _Codec:
     """Per event class: its detail Struct, a decoder for it, where a float can hide and
     where a Decimal sits."""
 
-    __slots__ = ("decimal_getters", "decoder", "detail_cls", "float_getters")
+    __slots__ = (
+        "datetime_paths",
+        "decimal_getters",
+        "decoder",
+        "detail_cls",
+        "float_getters",
+        "validator",
+    )
 
     def __init__(self, event_cls: type[TfsoEvent]) -> None:
         self.detail_cls: type[EventDetail] = typing.get_type_hints(event_cls)["detail"]
         self.decoder: msgspec.json.Decoder[Any] = msgspec.json.Decoder(self.detail_cls)
+        # What detail_json() decodes with: the detail, but metadata as msgspec.Raw.
+        hints = typing.get_type_hints(self.detail_cls, include_extras=True)
+        checked = msgspec.defstruct(
+            f"_{self.detail_cls.__name__}Check",
+            [
+                (name, msgspec.Raw if name == "metadata" else hints[name])
+                for name in self.detail_cls.__struct_fields__
+            ],
+            kw_only=True,
+            rename="camel",
+        )
+        self.validator: msgspec.json.Decoder[Any] = msgspec.json.Decoder(checked)
         info = msgspec.inspect.type_info(self.detail_cls)
         # Getters of every optional float; when one sits where no attribute path reaches
         # (in a list or dict), every validation walks the whole detail instead.
@@ -229,6 +382,11 @@ class _Codec:
         # msgspec decodes a Decimal from a JSON string too, "NaN" and "Infinity"
         # included: a consumer must not receive a number nobody could have written.
         self.decimal_getters = _getters(_leaf_paths(info, (), msgspec.inspect.DecimalType))
+        # Attribute paths of every date-time field (None: one sits in a list or dict).
+        paths = _leaf_paths(info, (), msgspec.inspect.DateTimeType)
+        self.datetime_paths: list[tuple[tuple[str, ...], Callable[[Any], Any]]] | None = (
+            None if paths is None else [(p, operator.attrgetter(".".join(p))) for p in paths]
+        )
 
     def may_hide_nan(self, detail: EventDetail) -> bool:
         for getter in self.float_getters:
@@ -379,8 +537,13 @@ def unreadable(exc: Exception, detail_type: str | None) -> EventValidationError:
 def _walk(value: object, path: str) -> typing.Iterator[tuple[str, object]]:
     yield path, value
     if isinstance(value, msgspec.Struct):
-        for field in msgspec.structs.fields(value):
-            yield from _walk(getattr(value, field.name), f"{path}.{field.encode_name}")
+        # The class's own field tuples, not msgspec.structs.fields(), which re-reads the
+        # annotations (a compile() per field) on every call.
+        cls = type(value)
+        for name, wire_name in zip(
+            cls.__struct_fields__, cls.__struct_encode_fields__, strict=True
+        ):
+            yield from _walk(getattr(value, name), f"{path}.{wire_name}")
     elif isinstance(value, Mapping):
         for key, item in value.items():
             yield from _walk(item, f"{path}.{key}")

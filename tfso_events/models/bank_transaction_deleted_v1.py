@@ -11,7 +11,7 @@ from typing import Annotated, ClassVar
 from msgspec import Meta
 
 from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
-from tfso_events.models._base import EventContent, EventDetail, TfsoEvent
+from tfso_events.models._base import EventContent, EventDetail, Int64, TfsoEvent
 
 __all__ = [
     "BankTransactionDeletedV1Content",
@@ -39,7 +39,7 @@ class BankTransactionDeletedV1Status(EventContent):
     text: Annotated[
         BankTransactionDeletedV1StatusText, Meta(description="A textual name of the status")
     ]
-    code: Annotated[int, Meta(description="A numerical code of the status")]
+    code: Annotated[Int64, Meta(description="A numerical code of the status")]
 
 
 class BankTransactionDeletedV1Content(EventContent):

@@ -4,9 +4,10 @@ A transport (EventBridge ``PutEvents``, the HTTPS events API) only knows how to 
 batch of prepared entries and say, per entry, what happened (:class:`Accepted`,
 :class:`Retry` or :class:`Rejected`). Everything else lives here once: chunking runs
 concurrently up to a limit, only entries that failed retryably are resent, with
-exponential backoff and full jitter (or the server's ``Retry-After``), attempts are
-bounded, and every entry ends as a :class:`~tfso_events.results.PublishResult` or a
-:class:`~tfso_events.results.PublishFailure`.
+exponential backoff and full jitter (or the server's ``Retry-After``), retrying is
+bounded by a time budget (``RetryPolicy.deadline``) and optionally a count, a client that
+is throttled slows its own send rate (:class:`AdaptiveRate`), and every entry ends as a
+:class:`~tfso_events.results.PublishResult` or a :class:`~tfso_events.results.PublishFailure`.
 Nothing is dropped: an entry is accepted once and never sent again, or it is reported.
 
 Two generic helpers shape the batches a transport sends: :func:`chunk` splits a list of
@@ -21,7 +22,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import math
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -31,7 +34,9 @@ from tfso_events.models._base import TfsoEvent
 from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 __all__ = [
+    "DEFAULT_RETRY_DEADLINE",
     "Accepted",
+    "AdaptiveRate",
     "BatchResult",
     "Coalescer",
     "Entry",
@@ -49,29 +54,60 @@ __all__ = [
 P = TypeVar("P")
 
 
+#: Default ``RetryPolicy.deadline``: how many seconds a publish keeps retrying without
+#: progress before it reports the events still waiting as failed.
+DEFAULT_RETRY_DEADLINE = 60.0
+
+
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How often and how patiently a failed send is retried.
+    """How patiently a failed send is retried: a time budget, optionally a count.
 
-    ``max_attempts`` counts every try of one entry, the first included. Delays grow as
-    ``base_delay * 2**(n-1)`` capped at ``max_delay`` with full jitter (a uniform draw
-    in ``[0, delay]``), except that a server's ``Retry-After`` is honoured up to
-    ``max_retry_after`` seconds.
+    Throttling (``ThrottlingException``, ``429``), 5xx answers and lost connections are
+    retried; a permanent error (a refused event, bad credentials) fails at once.
+
+    * ``deadline`` (default 60 s) — the time budget. An entry is given up once it has
+      been failing for ``deadline`` seconds (from its first failed try), and once no
+      entry of a publish has been accepted for ``deadline`` seconds every entry still
+      waiting, sent or not, is reported failed. A publish that gives up returns within
+      ``deadline`` plus one backoff delay. ``None``: no time budget (then
+      ``max_attempts`` must be set).
+    * ``max_attempts`` (default ``None``: no count) — every try of one entry, the first
+      included; ``1`` never retries.
+    * Delays grow as ``base_delay * 2**(n-1)`` capped at ``max_delay`` with full jitter
+      (a uniform draw in ``[0, delay]``), except that a server's ``Retry-After`` is
+      honoured up to ``max_retry_after`` seconds.
+    * ``adaptive`` (default ``True``) — once the service throttles, the client limits its
+      own send rate (entries per second, shared by everything it sends), cutting the
+      rate on each throttled answer and raising it again while sends succeed, as
+      botocore's ``adaptive`` retry mode does; a throttled account then receives fewer
+      requests instead of a storm of retries. ``False``: retry at full speed.
 
     >>> RetryPolicy(max_attempts=1)  # never retry
-    RetryPolicy(max_attempts=1, base_delay=0.05, max_delay=2.0, max_retry_after=30.0)
+    RetryPolicy(max_attempts=1, base_delay=0.05, max_delay=2.0, max_retry_after=30.0, \
+deadline=60.0, adaptive=True)
     """
 
-    max_attempts: int = 8
+    max_attempts: int | None = None
     base_delay: float = 0.05
     max_delay: float = 2.0
     max_retry_after: float = 30.0
+    deadline: float | None = DEFAULT_RETRY_DEADLINE
+    adaptive: bool = True
 
     def __post_init__(self) -> None:
-        if self.max_attempts < 1:
+        if self.max_attempts is not None and self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
         if self.base_delay < 0 or self.max_delay < 0 or self.max_retry_after < 0:
             raise ValueError("delays must not be negative")
+        if self.deadline is not None and not self.deadline > 0:
+            raise ValueError("deadline must be a positive number of seconds, or None")
+        if self.deadline is None and self.max_attempts is None:
+            raise ValueError("set a deadline or max_attempts (or both): retries must end")
+
+    def may_retry(self, attempts: int) -> bool:
+        """Whether an entry tried ``attempts`` times may be tried again (by count)."""
+        return self.max_attempts is None or attempts < self.max_attempts
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait after the ``attempt``-th failed try."""
@@ -89,13 +125,15 @@ DEFAULT_RETRY = RetryPolicy()
 @dataclass(slots=True, eq=False)
 class Entry(Generic[P]):
     """One event on its way: its input ``index``, the ``event``, the transport's prepared
-    ``payload`` (a PutEvents entry, an API body), its wire ``size`` and ``attempts``."""
+    ``payload`` (a PutEvents entry, an API body), its wire ``size``, ``attempts`` and
+    when its first try failed (``failing_since``, a ``time.monotonic()``)."""
 
     index: int
     event: TfsoEvent
     payload: P
     size: int = 0
     attempts: int = 0
+    failing_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,11 +145,13 @@ class Accepted:
 
 @dataclass(frozen=True, slots=True)
 class Retry:
-    """The entry failed in a way worth retrying (throttled, internal failure, 5xx)."""
+    """The entry failed in a way worth retrying (throttled, internal failure, 5xx);
+    ``throttled`` when the service said "slow down" (it slows the adaptive rate)."""
 
     code: str
     message: str
     retry_after: float | None = None
+    throttled: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,13 +167,138 @@ Outcome = Accepted | Retry | Rejected
 
 class RetryableCallError(TfsoEventsError):
     """Raised by a transport when a whole call failed retryably (5xx, throttled call,
-    connection reset): every entry of the call is retried."""
+    connection reset): every entry of the call is retried. ``throttled`` when the
+    service said "slow down" (429, ``ThrottlingException``)."""
 
-    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        retry_after: float | None = None,
+        *,
+        throttled: bool = False,
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.throttled = throttled
+
+
+class AdaptiveRate:
+    """A client-side send rate that engages when the service throttles.
+
+    Shared by everything one client sends. Until the first throttled answer it costs
+    nothing and limits nothing. Then, once a measuring window has lasted ``COOLDOWN``
+    (0.5 s) and seen ``MIN_SAMPLE`` (50) answered entries, a throttled answer to a send
+    made after the last cut sets the limit to
+    ``1 + MARGIN`` (1.2) times the rate at which entries were *accepted* since the last
+    cut: under a rate quota that is the quota, plus a little to find out whether it has
+    grown. Between cuts the limit grows by ``GROWTH`` (60%) per second, so throttling
+    that does not come from the send rate (a share of entries refused whatever the rate)
+    does not starve the client; ``RELEASE`` (10 s) after the last cut the limit is
+    lifted. Sends wait their turn in order, spaced so entries leave at the limit.
+    Like botocore's ``adaptive`` retry mode, but counted in entries, which is how
+    PutEvents quotas are counted.
+    """
+
+    MARGIN = 0.2
+    GROWTH = 0.6
+    COOLDOWN = 0.5
+    RELEASE = 10.0
+    MIN_RATE = 5.0
+    MIN_SAMPLE = 50
+
+    __slots__ = (
+        "_accepted",
+        "_clock",
+        "_last_change",
+        "_last_cut",
+        "_lock",
+        "_next",
+        "_rate",
+        "_sent",
+        "_since",
+        "cuts",
+    )
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._rate: float | None = None
+        self._next = 0.0  # when the next send may leave
+        self._lock: asyncio.Lock | None = None  # made on first use, inside the loop
+        self._since: float | None = None  # start of the current measuring window
+        self._accepted = 0  # entries not throttled since then
+        self._sent = 0  # entries answered since then
+        self._last_cut = -math.inf
+        self._last_change = -math.inf
+        self.cuts = 0
+        """How many times throttling cut the rate (a gauge for tests and logs)."""
+
+    @property
+    def rate(self) -> float | None:
+        """The current limit in entries per second; ``None`` when not limiting."""
+        return self._rate
+
+    async def acquire(self, entries: int, give_up_at: Callable[[], float]) -> bool:
+        """Wait until ``entries`` may be sent; ``False`` when ``give_up_at()`` (a
+        ``time.monotonic()``, re-read while waiting) passes first."""
+        if self._rate is None:
+            return True
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        lock = self._lock
+        while True:  # FIFO: one waiter at a time spaces the sends
+            remaining = give_up_at() - self._clock()
+            if remaining <= 0:
+                return False
+            try:
+                async with asyncio.timeout(remaining):
+                    await lock.acquire()
+                break
+            except TimeoutError:
+                continue  # give_up_at() may have moved on: look again
+        try:
+            while True:
+                rate = self.rate  # (re-read: a record() may lift the limit meanwhile)
+                if rate is None:
+                    return True
+                now = self._clock()
+                if now >= self._next:
+                    self._next = now + entries / rate
+                    return True
+                remaining = give_up_at() - now
+                if remaining <= 0:
+                    return False
+                await asyncio.sleep(min(self._next - now, remaining))
+        finally:
+            lock.release()
+
+    def record(self, sent_at: float, entries: int, throttled: int) -> None:
+        """Learn from the answer to a send of ``entries`` made at ``sent_at``, of which
+        ``throttled`` were throttled."""
+        now = self._clock()
+        if self._since is None:
+            self._since = sent_at
+        self._accepted += entries - throttled
+        if self._rate is not None:
+            if now - self._last_cut >= self.RELEASE:
+                self._rate = None  # no throttling for a while: stop limiting
+            else:
+                self._rate *= 1.0 + self.GROWTH * max(now - self._last_change, 0.0)
+                self._last_change = now
+        self._sent += entries
+        window = now - self._since
+        if not throttled or sent_at < self._last_cut or window < self.COOLDOWN:
+            return
+        if self._sent < self.MIN_SAMPLE:
+            return  # too few answers to measure a rate by
+        accepted = self._accepted / window * (1.0 + self.MARGIN)
+        limit = accepted if self._rate is None else min(self._rate, accepted)
+        self._rate = max(self.MIN_RATE, limit)
+        self._last_cut = self._last_change = self._since = now
+        self._accepted = self._sent = 0
+        self.cuts += 1
 
 
 SendBatch = Callable[[Sequence[Entry[P]]], Awaitable[Sequence[Outcome]]]
@@ -147,64 +312,111 @@ async def deliver(
     max_concurrency: int = 16,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     semaphore: asyncio.Semaphore | None = None,
+    rate: AdaptiveRate | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[int, PublishResult | PublishFailure]:
     """Send every batch, retrying retryable entries, and return each entry's outcome
     keyed by its ``index``.
 
     Batches run concurrently, at most ``max_concurrency`` sends at a time (a batch does
-    not hold its slot while it backs off). A send that raises :class:`RetryableCallError`
-    retries the whole batch; one that raises another :class:`TfsoEventsError` fails the
-    whole batch for good with that error; anything else (a bug) propagates, and so does
-    ``CancelledError``.
+    not hold its slot while it backs off or waits for its turn under ``rate``). A send
+    that raises :class:`RetryableCallError` retries the whole batch; one that raises
+    another :class:`TfsoEventsError` fails the whole batch for good with that error;
+    anything else (a bug) propagates, and so does ``CancelledError``. Retrying ends as
+    ``policy`` says (its ``deadline`` and ``max_attempts``).
 
-    ``semaphore``, when given, replaces the one built from ``max_concurrency``: a client
-    passes its own so that every ``deliver()`` it runs shares one limit (its pool).
+    ``semaphore`` and ``rate``, when given, are the client's own, so that every
+    ``deliver()`` it runs shares one concurrency limit (its pool) and one adaptive send
+    rate; without ``rate`` (and with ``policy.adaptive``) this call makes its own.
     """
     if semaphore is None:
         semaphore = asyncio.Semaphore(max_concurrency)
+    if not policy.adaptive:
+        rate = None
+    elif rate is None:
+        rate = AdaptiveRate(clock)
     outcomes: dict[int, PublishResult | PublishFailure] = {}
+    budget = policy.deadline if policy.deadline is not None else math.inf
+    last_progress = clock()
+
+    def stall_at() -> float:  # when this call gives up for want of progress
+        return last_progress + budget
+
+    def give_up(entries: Sequence[Entry[P]], code: str, message: str) -> None:
+        for entry in entries:
+            error = DeliveryError(message, code=code, attempts=entry.attempts)
+            outcomes[entry.index] = PublishFailure(
+                entry.index, entry.event, error, code, entry.attempts
+            )
 
     async def run(batch: Sequence[Entry[P]]) -> None:
+        nonlocal last_progress
         pending = list(batch)
+        last: Retry | None = None  # what the last retryable failure said
         while pending:
-            for entry in pending:
-                entry.attempts += 1
+            if rate is not None and not await rate.acquire(len(pending), stall_at):
+                give_up(pending, *_stalled(policy, last, pending))
+                return
             async with semaphore:
+                if clock() >= stall_at():
+                    give_up(pending, *_stalled(policy, last, pending))
+                    return
+                for entry in pending:
+                    entry.attempts += 1
+                sent_at = clock()
                 try:
                     answers: Sequence[Outcome] = await send(pending)
                 except RetryableCallError as exc:
-                    answers = [Retry(exc.code, exc.message, exc.retry_after)] * len(pending)
+                    retry = Retry(exc.code, exc.message, exc.retry_after, exc.throttled)
+                    answers = [retry] * len(pending)
                 except TfsoEventsError as exc:
                     answers = [Rejected(exc)] * len(pending)
             if len(answers) != len(pending):  # a transport bug must not lose events
                 raise RuntimeError(f"transport answered {len(answers)} of {len(pending)}")
-            again: list[Entry[P]] = []
+            now = clock()
+            again: list[tuple[Entry[P], Retry]] = []
             retry_after: float | None = None
+            throttled = 0
             for entry, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, Accepted):
+                    last_progress = now
                     outcomes[entry.index] = PublishResult(
                         answer.event_id, entry.event.detail_type, entry.attempts, entry.index
                     )
-                elif isinstance(answer, Retry) and entry.attempts < policy.max_attempts:
-                    again.append(entry)
+                elif isinstance(answer, Retry):
+                    throttled += answer.throttled
+                    last = answer
+                    if entry.failing_since is None:
+                        entry.failing_since = now
+                    again.append((entry, answer))
                     if answer.retry_after is not None:
                         retry_after = max(retry_after or 0.0, answer.retry_after)
-                elif isinstance(answer, Retry):
-                    error = DeliveryError(
-                        f"gave up after {_tries(entry.attempts)}: {answer.message}",
-                        code=answer.code,
-                        attempts=entry.attempts,
-                    )
-                    outcomes[entry.index] = PublishFailure(
-                        entry.index, entry.event, error, answer.code, entry.attempts
-                    )
                 else:
                     outcomes[entry.index] = PublishFailure(
                         entry.index, entry.event, answer.error, answer.code, entry.attempts
                     )
-            pending = again
+            if rate is not None:
+                rate.record(sent_at, len(pending), throttled)
+            if not again:
+                return
+            delay = policy.delay(max(entry.attempts for entry, _ in again), retry_after)
+            wake = now + delay
+            pending = []
+            for entry, answer in again:
+                since = entry.failing_since if entry.failing_since is not None else now
+                if not policy.may_retry(entry.attempts):
+                    why = f"gave up after {_tries(entry.attempts)}: {answer.message}"
+                    give_up([entry], answer.code, why)
+                elif wake > min(stall_at(), since + budget):
+                    why = (
+                        f"gave up after {_tries(entry.attempts)} in {now - since:.1f} s "
+                        f"(the retry deadline is {policy.deadline:g} s): {answer.message}"
+                    )
+                    give_up([entry], answer.code, why)
+                else:
+                    pending.append(entry)
             if pending:
-                await sleep(policy.delay(max(e.attempts for e in pending), retry_after))
+                await sleep(delay)
 
     work = [batch for batch in batches if batch]
     if len(work) == 1:
@@ -248,6 +460,21 @@ class InFlight:
 
 def _tries(n: int) -> str:
     return f"{n} attempt" if n == 1 else f"{n} attempts"
+
+
+def _stalled(
+    policy: RetryPolicy, last: Retry | None, entries: Sequence[Entry[Any]]
+) -> tuple[str, str]:
+    """The code and message of entries given up because the publish made no progress
+    for ``policy.deadline`` seconds (some of them perhaps never sent)."""
+    why = f"{last.code}: {last.message}" if last is not None else "no answer"
+    tried = max((entry.attempts for entry in entries), default=0)
+    sent = f"after {_tries(tried)}" if tried else "before it was sent"
+    return (
+        last.code if last is not None else "RetryDeadline",
+        f"gave up {sent}: no event of this publish was accepted for "
+        f"{policy.deadline:g} s (the retry deadline); last failure {why}",
+    )
 
 
 # -- shaping batches: chunking and coalescing --------------------------------------------
@@ -315,6 +542,7 @@ class Coalescer(Generic[P]):
         policy: RetryPolicy = DEFAULT_RETRY,
         semaphore: asyncio.Semaphore | None = None,
         linger: float = 0.0,
+        rate: AdaptiveRate | None = None,
     ) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise ValueError("max_entries and max_bytes must be at least 1")
@@ -326,6 +554,7 @@ class Coalescer(Generic[P]):
         self._policy = policy
         self._semaphore = semaphore if semaphore is not None else asyncio.Semaphore(16)
         self._linger = linger
+        self._rate = rate
         self._queue: list[_Waiting[P]] = []
         self._queued_bytes = 0
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
@@ -402,7 +631,11 @@ class Coalescer(Generic[P]):
             entries.append(entry)
         try:
             outcomes = await deliver(
-                [entries], self._send, policy=self._policy, semaphore=self._semaphore
+                [entries],
+                self._send,
+                policy=self._policy,
+                semaphore=self._semaphore,
+                rate=self._rate,
             )
         except asyncio.CancelledError:
             for _entry, future in batch:

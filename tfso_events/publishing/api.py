@@ -55,6 +55,7 @@ from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     Accepted,
+    AdaptiveRate,
     BatchResult,
     Entry,
     Outcome,
@@ -157,6 +158,8 @@ class TfsoEventApiClient(PublisherLifecycle):
         self._session = session
         self._own_session = session is None
         self._slots: asyncio.Semaphore | None = None
+        # One adaptive send rate for everything this client posts (engages on 429).
+        self._rate = AdaptiveRate() if retry.adaptive else None
         self._tokens = TokenProvider(
             self._environment.auth0_domain,
             client_id,
@@ -198,7 +201,9 @@ class TfsoEventApiClient(PublisherLifecycle):
         self._check_open()
         entry = self._entry(0, event)
         async with self._in_flight.track():
-            outcomes = await deliver([[entry]], self._send, policy=self._retry, max_concurrency=1)
+            outcomes = await deliver(
+                [[entry]], self._send, policy=self._retry, max_concurrency=1, rate=self._rate
+            )
         outcome = outcomes[0]
         if isinstance(outcome, PublishFailure):
             raise outcome.error
@@ -232,6 +237,7 @@ class TfsoEventApiClient(PublisherLifecycle):
                 self._send,
                 policy=self._retry,
                 max_concurrency=self._max_concurrency,
+                rate=self._rate,
             )
         result = BatchResult.of(outcomes[entry.index] for entry in entries)
         return result.raise_on_failure() if raise_on_error else result
@@ -341,7 +347,7 @@ class TfsoEventApiClient(PublisherLifecycle):
         message = message.replace(token.value, "***")
         code = f"http_{status}"
         if status in (408, 429) or status >= 500:
-            raise RetryableCallError(code, message, retry_after)
+            raise RetryableCallError(code, message, retry_after, throttled=status == 429)
         event = entry.event
         if status == 400 and answer.path:
             # The API's message may already end with " at `<path>`"; the error adds it.

@@ -35,8 +35,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import TYPE_CHECKING, NamedTuple, cast
+import re
+import threading
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
 
 from tfso_events.environments import amzn_trace_id, validate_bus_environment
 from tfso_events.errors import (
@@ -48,9 +50,11 @@ from tfso_events.errors import (
     TfsoEventsError,
 )
 from tfso_events.models._base import TfsoEvent
+from tfso_events.publishing import _redact
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     Accepted,
+    AdaptiveRate,
     BatchResult,
     Coalescer,
     Entry,
@@ -65,6 +69,7 @@ from tfso_events.publishing._batching import (
     deliver,
 )
 from tfso_events.publishing._lifecycle import PublisherLifecycle
+from tfso_events.publishing._redact import redact_botocore_logs
 
 if TYPE_CHECKING:
     import aioboto3
@@ -77,10 +82,14 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "MAX_BUS_NAME_LENGTH",
     "MAX_DETAIL_TYPE_LENGTH",
     "MAX_ENTRIES",
     "MAX_REQUEST_BYTES_LIMIT",
+    "MAX_RESOURCE_LENGTH",
+    "MAX_TRACE_HEADER_LENGTH",
     "TfsoEventBridgeClient",
+    "redact_botocore_logs",
 ]
 
 log = logging.getLogger("tfso_events.eventbridge")
@@ -93,10 +102,24 @@ DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
 MAX_REQUEST_BYTES_LIMIT = 1024 * 1024
 #: PutEvents refuses a longer ``DetailType``.
 MAX_DETAIL_TYPE_LENGTH = 128
+#: botocore's service model (``TraceHeader``): 1 to 500 characters.
+MAX_TRACE_HEADER_LENGTH = 500
+#: botocore's service model (``NonPartnerEventBusNameOrArn``): 1 to 1600 characters,
+#: a name or an event-bus ARN matching this pattern.
+MAX_BUS_NAME_LENGTH = 1600
+_BUS_NAME = re.compile(
+    r"(arn:aws[\w-]*:events:[a-z]+-[a-z]+-[\w-]+:[0-9]{12}:event-bus\/)?[\.\-_A-Za-z0-9]+"
+)
+#: botocore's service model (``EventResource``): at most 2048 characters, an ARN.
+MAX_RESOURCE_LENGTH = 2048
+_ARN = re.compile(r"arn:[\w-]+:[\w-]*:[\w-]*:[0-9]*:.+", re.DOTALL)
 #: ``PutEvents`` calls in flight at once (and the least size of the connection pool).
 DEFAULT_MAX_CONCURRENCY = 16
 
 #: Per-entry codes worth another try; every other code is final.
+_A = TypeVar("_A")
+_R = TypeVar("_R")
+
 _RETRYABLE_ENTRY_CODES = frozenset({"ThrottlingException", "InternalFailure"})
 #: Whole-call codes that mean "slow down": retried like a 5xx.
 _THROTTLED_CALL_CODES = frozenset(
@@ -115,6 +138,20 @@ _THROTTLED_CALL_CODES = frozenset(
         "InternalException",
         "InternalFailure",
         "ServiceUnavailable",
+    }
+)
+#: Of those, the ones that say "slow down" (they cut the adaptive send rate).
+_THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "SlowDown",
     }
 )
 #: Whole-call codes that mean the credentials are wrong or lack permission.
@@ -209,6 +246,8 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         if linger < 0:
             raise ConfigurationError(f"linger must not be negative, got {linger}")
         self._event_bus_name = event_bus_name.strip() if event_bus_name else None
+        if self._event_bus_name is not None and (problem := _bus_problem(self._event_bus_name)):
+            raise ConfigurationError(f"event_bus_name {problem}")
         self._region_name = region_name
         self._endpoint_url = endpoint_url
         self._session = session
@@ -216,15 +255,18 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         self._max_request_bytes = max_request_bytes
         self._retry = retry
         self._shapes: dict[type[TfsoEvent], _Shape] = {}
-        # One limit for everything this client sends: coalesced and publish_many calls.
+        # One limit for everything this client sends: coalesced and publish_many calls;
+        # and one adaptive send rate, which engages when EventBridge throttles.
         self._slots = asyncio.Semaphore(max_concurrency)
+        self._rate = AdaptiveRate() if retry.adaptive else None
         self._coalescer: Coalescer[PutEventsRequestEntryTypeDef] = Coalescer(
             self._send,
             max_entries=MAX_ENTRIES,
-            max_bytes=max_request_bytes,
+            max_bytes=_below(max_request_bytes),
             policy=retry,
             semaphore=self._slots,
             linger=linger,
+            rate=self._rate,
         )
         self._client: EventBridgeClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -316,10 +358,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                 raise
         if not entries:
             return BatchResult.of(())
-        batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=self._max_request_bytes)
+        batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=_below(self._max_request_bytes))
         async with self._in_flight.track():
             await self._connect()
-            outcomes = await deliver(batches, self._send, policy=self._retry, semaphore=self._slots)
+            outcomes = await deliver(
+                batches, self._send, policy=self._retry, semaphore=self._slots, rate=self._rate
+            )
         result = BatchResult.of([outcomes[index] for index in range(len(entries))])
         return result.raise_on_failure() if raise_on_error else result
 
@@ -359,8 +403,11 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                 path="$.source",
                 detail_type=detail_type,
             )
+        bus = self.bus_for(cls)
+        if problem := _bus_problem(bus):
+            raise ConfigurationError(f"the event bus of {detail_type} {problem}")
         size = len(source.encode()) + len(detail_type.encode())
-        shape = self._shapes[cls] = _Shape(source, detail_type, self.bus_for(cls), size)
+        shape = self._shapes[cls] = _Shape(source, detail_type, bus, size)
         return shape
 
     def _entry(
@@ -379,15 +426,37 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         # (and 14 for Time, which we leave to EventBridge to set).
         size = shape.size + len(detail)
         if event.resources:
-            payload["Resources"] = list(event.resources)
-            size += sum(len(resource.encode()) for resource in event.resources)
+            payload["Resources"] = resources = list(event.resources)
+            for at, resource in enumerate(resources):
+                if not isinstance(resource, str) or not _ARN.fullmatch(resource):
+                    raise EventValidationError(
+                        f"Resources must be ARNs (arn:partition:service:region:account:"
+                        f"resource), got {resource!r}",
+                        path=f"$.resources[{at}]",
+                        detail_type=shape.detail_type,
+                    )
+                if len(resource) > MAX_RESOURCE_LENGTH:
+                    raise EventValidationError(
+                        f"a resource ARN is {len(resource)} characters; PutEvents allows at "
+                        f"most {MAX_RESOURCE_LENGTH}",
+                        path=f"$.resources[{at}]",
+                        detail_type=shape.detail_type,
+                    )
+                size += len(resource.encode())
         if trace:
+            if len(trace) > MAX_TRACE_HEADER_LENGTH:
+                raise ConfigurationError(
+                    f"_X_AMZN_TRACE_ID is {len(trace)} characters; PutEvents takes a "
+                    f"TraceHeader of at most {MAX_TRACE_HEADER_LENGTH}"
+                )
             payload["TraceHeader"] = trace
-        if size > self._max_request_bytes:
+        # AWS: "the total entry size must be less than 256KB" — the limit itself is over.
+        if size >= self._max_request_bytes:
             raise EventTooLargeError(
                 f"too large for PutEvents: the entry is {size} bytes by AWS's entry-size "
-                f"formula and max_request_bytes is {self._max_request_bytes}; send a large "
-                "payload by reference (an S3 key, say) instead",
+                f"formula and must be less than {self._max_request_bytes} (max_request_bytes "
+                f"is {self._max_request_bytes}); send a large payload by reference (an S3 "
+                "key, say) instead",
                 path="$.detail",
                 detail_type=shape.detail_type,
             )
@@ -425,10 +494,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             raise _call_error(exc, self) from None
 
     async def _open(self) -> EventBridgeClient:
-        import aioboto3
+        # Importing aioboto3 and reading botocore's EventBridge model from disk block for
+        # a tenth of a second or more: done in a thread, so the first publish does not
+        # stall every other task on the loop.
+        session = await _in_a_thread(_prepare_session, self._session)
         from aiobotocore.config import AioConfig
 
-        session = self._session or aioboto3.Session()
         config = AioConfig(
             retries={"mode": "standard"},
             max_pool_connections=max(self._max_concurrency, 10),
@@ -453,9 +524,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             # The client resolved credentials when it was created (the AWS credential
             # chain); without any, every call would fail signing: say so now.
             # (aioboto3 hands back aiobotocore's coroutine; its type stubs say otherwise.)
-            credentials = session.get_credentials()
-            if await cast("Awaitable[object]", credentials) is None:
+            credentials = await cast("Awaitable[Any]", session.get_credentials())
+            if credentials is None:
                 raise ConfigurationError(f"no AWS credentials found; {_CREDENTIALS_HINT}")
+            # botocore's DEBUG logs show the session token it signs with: mask it.
+            frozen = await credentials.get_frozen_credentials()
+            _redact.install(frozen.token, frozen.secret_key)
         except BaseException:
             await stack.aclose()
             raise
@@ -497,6 +571,62 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         ]
 
 
+async def _in_a_thread(fn: Callable[[_A], _R], arg: _A) -> _R:
+    """``fn(arg)`` in a short-lived thread of its own (not the loop's default executor,
+    whose thread would outlive the client): the loop keeps running meanwhile."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_R] = loop.create_future()
+
+    def settle(result: _R | None, error: BaseException | None) -> None:
+        if future.done():  # the caller was cancelled
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(cast("_R", result))
+
+    def run() -> None:
+        try:
+            result = fn(arg)
+        except BaseException as exc:
+            loop.call_soon_threadsafe(settle, None, exc)
+        else:
+            loop.call_soon_threadsafe(settle, result, None)
+
+    thread = threading.Thread(target=run, name="tfso-events-botocore-load", daemon=True)
+    thread.start()
+    try:
+        return await future
+    finally:
+        if future.done():
+            thread.join(1.0)  # it has settled the future: a moment from its end
+
+
+def _prepare_session(session: aioboto3.Session | None) -> aioboto3.Session:
+    """Import aioboto3, make the session, and load into its botocore loader's cache what
+    creating an ``events`` client reads from disk (the service model, the endpoint rule
+    set, partitions, endpoints, retry and default configuration). Blocking: run in a
+    thread."""
+    import aioboto3
+    from botocore.exceptions import DataNotFoundError
+
+    session = session or aioboto3.Session()
+    core: Any = getattr(session, "_session", None)  # aioboto3 keeps its AioSession here
+    loader: Any = core.get_component("data_loader") if core is not None else None
+    if loader is None:
+        return session
+    # The same arguments as botocore's ClientCreator uses: they are the cache keys.
+    for type_name in ("service-2", "endpoint-rule-set-1"):
+        with contextlib.suppress(DataNotFoundError):
+            loader.load_service_model("events", type_name, api_version=None)
+    for name in ("partitions", "_retry", "sdk-default-configuration"):
+        with contextlib.suppress(DataNotFoundError):
+            loader.load_data(name)
+    with contextlib.suppress(DataNotFoundError):
+        loader.load_data_with_path("endpoints")  # the session's endpoint resolver reads it
+    return session
+
+
 def _user_agent() -> str:
     import platform
 
@@ -521,7 +651,7 @@ def _entry_outcome(
     code = answer.get("ErrorCode") or "UnknownError"
     message = answer.get("ErrorMessage") or "no message"
     if code in _RETRYABLE_ENTRY_CODES:
-        return Retry(code, message)
+        return Retry(code, message, throttled=code == "ThrottlingException")
     detail_type = entry.event.detail_type
     bus = entry.payload.get("EventBusName", "default")
     hint = ""
@@ -552,7 +682,8 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
         message = str(error.get("Message") or exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
         if code in _THROTTLED_CALL_CODES or status == 429 or status >= 500:
-            return RetryableCallError(code, message)
+            throttled = code in _THROTTLING_CODES or status == 429
+            return RetryableCallError(code, message, throttled=throttled)
         if code in _AUTH_CALL_CODES or status in (401, 403):
             return AuthenticationError(
                 f"EventBridge refused the credentials ({code}: {message}); check that the "
@@ -588,3 +719,20 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
     if isinstance(exc, bx.BotoCoreError):
         return DeliveryError(f"PutEvents failed: {exc}", code=type(exc).__name__)
     raise exc
+
+
+def _below(limit: int) -> int:
+    """The most bytes a call may carry: AWS's sizes must be *less than* the limit."""
+    return max(1, limit - 1)
+
+
+def _bus_problem(bus: str) -> str | None:
+    """Why PutEvents would refuse ``bus`` as ``EventBusName`` (botocore's model), or None."""
+    if len(bus) > MAX_BUS_NAME_LENGTH:
+        return f"is {len(bus)} characters; PutEvents allows at most {MAX_BUS_NAME_LENGTH}"
+    if not _BUS_NAME.fullmatch(bus):
+        return (
+            f"{bus!r} is neither a bus name (letters, digits, '.', '-', '_') nor an "
+            "event-bus ARN (arn:aws:events:<region>:<account>:event-bus/<name>)"
+        )
+    return None

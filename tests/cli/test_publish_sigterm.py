@@ -1,0 +1,76 @@
+"""`tfso-events publish` under SIGTERM (what a container orchestrator sends) behaves
+like Ctrl-C: it stops, reports what was sent and writes the --failed-out file."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.cli.conftest import body, finish, first_name, person, read_ndjson, start, write_ndjson
+from tfso_events.local import LocalHub
+
+
+def _target(hub: LocalHub, via: str) -> list[str]:
+    return ["--via", via, "--env", "local", "--endpoint-url", hub.url]
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    """Whether process ``pid`` holds ``path`` open (Linux /proc)."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return any(os.readlink(fd) == str(path) for fd in fds.iterdir())
+    except OSError:
+        return False
+
+
+@pytest.mark.parametrize("via", ["api", "eventbridge"])
+async def test_sigterm_mid_file_reports_and_keeps_the_unconfirmed(
+    hub: LocalHub, tmp_path: Path, via: str
+) -> None:
+    """SIGTERM while batches are in flight: exit 130 (not 143), the summary says how many
+    were sent, and the batch in flight is in --failed-out."""
+    names = [f"t {i:03d}" for i in range(60)]
+    path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in names])
+    failed = tmp_path / "failed.ndjson"
+    hub.faults.latency = 0.05
+    proc = await start(
+        "publish", str(path), *_target(hub, via), "--concurrency", "1", "--batch-size", "5",
+        "--failed-out", str(failed),
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        while hub.count() < 7:  # noqa: ASYNC110 - the hub has no arrival hook to await
+            await asyncio.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    done = await finish(proc)
+    assert done.code == 130, done.err
+    assert done.out.startswith("publish: interrupted after line ")
+    sent = int(done.out.split(": ", 2)[2].split(" sent")[0])
+    assert 5 <= sent <= hub.count() < len(names)
+    unconfirmed = [first_name(r) for r in read_ndjson(failed)]
+    assert unconfirmed
+    assert set(unconfirmed) <= set(names[sent:])
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+async def test_sigterm_while_starting_up_still_reports(hub: LocalHub, tmp_path: Path) -> None:
+    """SIGTERM as soon as publish has opened its input (while it imports and opens the
+    EventBridge client, before the first batch): exit 130 with a summary and a
+    --failed-out file, instead of dying silently with 143."""
+    path = write_ndjson(tmp_path / "events.ndjson", [body(person(f"e {i}")) for i in range(20)])
+    failed = tmp_path / "failed.ndjson"
+    proc = await start(
+        "publish", str(path), *_target(hub, "eventbridge"), "--failed-out", str(failed)
+    )
+    async with asyncio.timeout(30):
+        while not _has_open(proc.pid, path):  # noqa: ASYNC110 - no hook to await
+            await asyncio.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    done = await finish(proc)
+    assert done.code == 130, (done.code, done.err)
+    assert done.out.startswith("publish: interrupted"), done.out
+    assert failed.exists()
+    assert len(read_ndjson(failed)) + hub.count() <= 20

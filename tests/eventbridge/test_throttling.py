@@ -1,0 +1,70 @@
+"""Patience under throttling: the retry deadline and the adaptive send rate, against the
+local hub's rate quota and random throttling (real PutEvents over loopback)."""
+
+from __future__ import annotations
+
+import time
+
+from tests.eventbridge.conftest import bank_event
+from tfso_events import RetryPolicy
+from tfso_events.local import LocalHub
+from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
+
+EVENTS = 20_000
+
+
+async def test_quota_2000_per_second_delivers_20000_events_with_bounded_throttling(
+    hub: LocalHub,
+) -> None:
+    """Under a rate quota of 2,000 entries/s, 20,000 events are all delivered with the
+    default retry policy, the hub stores each once, and the adaptive rate keeps the
+    throttled entries sent under 1.5 per event (a retry storm at full
+    speed sends 2.5-3.5 per event; see docs/performance.md)."""
+    hub.faults.quota = 2000
+    events = [bank_event(i) for i in range(EVENTS)]
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
+        batch = await client.publish_many(events)
+        cuts = client._rate.cuts if client._rate else 0
+    assert batch.ok
+    assert len(batch.succeeded) == EVENTS
+    assert hub.count() == EVENTS
+    assert len(set(batch.event_ids)) == EVENTS
+    throttled = hub.faults.throttled_by_quota
+    assert throttled > 0  # the quota did bite: the bound below means something
+    assert cuts > 0
+    assert throttled < EVENTS * 3 // 2, f"{throttled} throttled entries sent"
+
+
+async def test_30_percent_random_throttling_default_policy_loses_nothing(
+    hub: LocalHub,
+) -> None:
+    """With 30% of entries throttled at random, 20,000 events with the default policy
+    end with 0 failed (the deadline, not a count, bounds the retrying)."""
+    hub.faults.throttle_rate = 0.3
+    events = [bank_event(i) for i in range(EVENTS)]
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
+        batch = await client.publish_many(events, raise_on_error=False)
+    assert not batch.failed
+    assert max(r.attempts for r in batch.succeeded) > 5  # some took many tries
+    assert hub.count() == EVENTS
+
+
+async def test_always_throttled_every_event_fails_after_the_deadline(hub: LocalHub) -> None:
+    """With every entry throttled, each of 2,000 events is reported failed with its
+    code and attempts once the (configured, short) deadline passes, and publish_many
+    returns within the deadline plus one backoff delay."""
+    hub.faults.throttle_rate = 1.0
+    policy = RetryPolicy(deadline=1.0, base_delay=0.02, max_delay=0.2)
+    events = [bank_event(i) for i in range(2000)]
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url, retry=policy) as client:
+        started = time.monotonic()
+        batch = await client.publish_many(events, raise_on_error=False)
+        elapsed = time.monotonic() - started
+    assert len(batch.failed) == 2000
+    assert not batch.succeeded
+    assert {f.code for f in batch.failed} == {"ThrottlingException"}
+    assert all("deadline" in str(f.error) for f in batch.failed)
+    tried = [f.attempts for f in batch.failed]
+    assert max(tried) > 1  # retried until the deadline...
+    assert elapsed < policy.deadline + policy.max_delay + 0.5  # ...and not past it
+    assert hub.count() == 0
