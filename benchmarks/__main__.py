@@ -7,7 +7,14 @@ separate (``python -m benchmarks.bench_fuzz``): it checks robustness, not speed.
 
 from __future__ import annotations
 
-from benchmarks import bench_api, bench_eventbridge, bench_models, bench_scale, bench_throttling
+from benchmarks import (
+    bench_api,
+    bench_consume,
+    bench_eventbridge,
+    bench_models,
+    bench_scale,
+    bench_throttling,
+)
 
 
 def main() -> None:
@@ -17,6 +24,7 @@ def main() -> None:
         ("bench_api", bench_api.main),
         ("bench_scale", bench_scale.main),
         ("bench_throttling", bench_throttling.main),
+        ("bench_consume", bench_consume.main),
     ):
         print(f"\n==== {name} ====\n", flush=True)
         run()

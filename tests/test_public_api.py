@@ -12,16 +12,22 @@ EXPECTED = [
     "AuthenticationError",
     "BatchResult",
     "ConfigurationError",
+    "DedupeStore",
     "DeliveryError",
     "DetailTypes",
+    "DynamoDBDedupeStore",
     "EventContent",
     "EventDetail",
+    "EventRouter",
     "EventTooLargeError",
     "EventValidationError",
+    "LambdaEventError",
     "LocalHub",
+    "MemoryDedupeStore",
     "PublishError",
     "PublishFailure",
     "PublishResult",
+    "RecordContext",
     "RetryPolicy",
     "TfsoEvent",
     "TfsoEventApiClient",
@@ -29,6 +35,7 @@ EXPECTED = [
     "TfsoEventsError",
     "TfsoModules",
     "TfsoSources",
+    "UnhandledEventError",
     "UnknownEvent",
     "UnknownEventTypeError",
     "__version__",
@@ -65,6 +72,7 @@ def test_error_hierarchy() -> None:
             assert issubclass(value, tfso_events.TfsoEventsError), name
     assert issubclass(tfso_events.UnknownEventTypeError, tfso_events.EventValidationError)
     assert issubclass(tfso_events.DeliveryError, tfso_events.PublishError)
+    assert issubclass(tfso_events.LambdaEventError, tfso_events.EventValidationError)
 
 
 COLD_START = """

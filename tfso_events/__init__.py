@@ -28,8 +28,10 @@ from tfso_events.errors import (
     DeliveryError,
     EventTooLargeError,
     EventValidationError,
+    LambdaEventError,
     PublishError,
     TfsoEventsError,
+    UnhandledEventError,
     UnknownEventTypeError,
 )
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent, UnknownEvent
@@ -37,6 +39,13 @@ from tfso_events.publishing._batching import RetryPolicy
 from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
+    from tfso_events.consume import (
+        DedupeStore,
+        DynamoDBDedupeStore,
+        EventRouter,
+        MemoryDedupeStore,
+        RecordContext,
+    )
     from tfso_events.local import LocalHub
     from tfso_events.publishing.api import TfsoEventApiClient
     from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
@@ -47,16 +56,22 @@ __all__ = [
     "AuthenticationError",
     "BatchResult",
     "ConfigurationError",
+    "DedupeStore",
     "DeliveryError",
     "DetailTypes",
+    "DynamoDBDedupeStore",
     "EventContent",
     "EventDetail",
+    "EventRouter",
     "EventTooLargeError",
     "EventValidationError",
+    "LambdaEventError",
     "LocalHub",
+    "MemoryDedupeStore",
     "PublishError",
     "PublishFailure",
     "PublishResult",
+    "RecordContext",
     "RetryPolicy",
     "TfsoEvent",
     "TfsoEventApiClient",
@@ -64,6 +79,7 @@ __all__ = [
     "TfsoEventsError",
     "TfsoModules",
     "TfsoSources",
+    "UnhandledEventError",
     "UnknownEvent",
     "UnknownEventTypeError",
     "__version__",
@@ -79,6 +95,11 @@ _LAZY = {
     "TfsoEventApiClient": "tfso_events.publishing.api",
     "TfsoEventBridgeClient": "tfso_events.publishing.eventbridge",
     "LocalHub": "tfso_events.local",
+    "DedupeStore": "tfso_events.consume",
+    "DynamoDBDedupeStore": "tfso_events.consume",
+    "EventRouter": "tfso_events.consume",
+    "MemoryDedupeStore": "tfso_events.consume",
+    "RecordContext": "tfso_events.consume",
 }
 
 

@@ -5,7 +5,9 @@
     TfsoEventsError
     ├── EventValidationError (also ValueError)   an event does not match its contract
     │   ├── UnknownEventTypeError                 parse_event(strict=True) met a detail-type
-    │   └── EventTooLargeError                    over a PutEvents size/shape limit
+    │   ├── EventTooLargeError                    over a PutEvents size/shape limit
+    │   └── LambdaEventError                      a Lambda event the consume router cannot read
+    ├── UnhandledEventError                       a strict router got an event no handler takes
     ├── ConfigurationError (also ValueError)      bad environment, no credentials, closed
     ├── AuthenticationError                       Auth0 refused us, or a scope is missing
     └── PublishError                              events failed for good; carries the BatchResult
@@ -28,8 +30,10 @@ __all__ = [
     "DeliveryError",
     "EventTooLargeError",
     "EventValidationError",
+    "LambdaEventError",
     "PublishError",
     "TfsoEventsError",
+    "UnhandledEventError",
     "UnknownEventTypeError",
 ]
 
@@ -61,6 +65,21 @@ class UnknownEventTypeError(EventValidationError):
 
 class EventTooLargeError(EventValidationError):
     """An entry breaks a PutEvents limit (size, DetailType length, reserved Source)."""
+
+
+class LambdaEventError(EventValidationError):
+    """The consume router was invoked with something that is not an EventBridge envelope,
+    an SQS event or an SNS event (or is one with a broken shape, such as an SQS record
+    without ``messageId``). ``path`` points into the Lambda event (``$.Records[0]``)."""
+
+
+class UnhandledEventError(TfsoEventsError):
+    """A strict :class:`~tfso_events.consume.EventRouter` received an event that no
+    handler takes; ``detail_type`` names it."""
+
+    def __init__(self, message: str, *, detail_type: str | None = None) -> None:
+        super().__init__(message)
+        self.detail_type = detail_type
 
 
 class ConfigurationError(TfsoEventsError, ValueError):

@@ -95,6 +95,40 @@ IQueue = object
 
 class Queue(_Construct):
     pass
+
+
+class DeadLetterQueue:
+    def __init__(self, *, max_receive_count, queue):
+        assert isinstance(max_receive_count, int) and isinstance(queue, Queue)
+        self.max_receive_count, self.queue = max_receive_count, queue
+"""
+CDK_LAMBDA = """
+from aws_cdk import _Construct
+
+
+class Function(_Construct):
+    def add_event_source(self, source):
+        self.kwargs.setdefault("event_sources", []).append(source)
+
+
+class Runtime:
+    PYTHON_3_12 = "python3.12"
+
+
+class Code:
+    @staticmethod
+    def from_asset(path):
+        return ("asset", path)
+"""
+CDK_EVENT_SOURCES = """
+from aws_cdk import _Construct
+
+
+class SqsEventSource(_Construct):
+    def __init__(self, queue, *, report_batch_item_failures=False, batch_size=None, **kwargs):
+        assert isinstance(report_batch_item_failures, bool)
+        super().__init__(None, None, queue=queue, batch_size=batch_size,
+                         report_batch_item_failures=report_batch_item_failures, **kwargs)
 """
 
 
@@ -119,6 +153,8 @@ async def doc_env(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     (stubs / "aws_events.py").write_text(CDK_EVENTS)
     (stubs / "aws_events_targets.py").write_text(CDK_TARGETS)
     (stubs / "aws_sqs.py").write_text(CDK_SQS)
+    (stubs / "aws_lambda.py").write_text(CDK_LAMBDA)
+    (stubs / "aws_lambda_event_sources.py").write_text(CDK_EVENT_SOURCES)
     async with LocalHub() as hub:
         hub.register_client("<CLIENT_ID>", "<SECRET_ID>", [str(m) for m in TfsoModules])
         env = {

@@ -68,3 +68,23 @@ async def test_always_throttled_every_event_fails_after_the_deadline(hub: LocalH
     assert max(tried) > 1  # retried until the deadline...
     assert elapsed < policy.deadline + policy.max_delay + 0.5  # ...and not past it
     assert hub.count() == 0
+
+
+async def test_a_slow_but_moving_publish_is_not_cut_short_by_the_deadline(
+    hub: LocalHub,
+) -> None:
+    """The deadline is measured by the publish's progress, not each entry's age: under a
+    quota that makes 3,000 events take several times the (short, 1.5 s) deadline, a
+    throttled entry's retry waits in the client's own queue for longer than the deadline
+    while others get through, and still nothing is given up."""
+    hub.faults.quota = 500
+    policy = RetryPolicy(deadline=1.5)
+    events = [bank_event(i) for i in range(3000)]
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url, retry=policy) as client:
+        started = time.monotonic()
+        batch = await client.publish_many(events, raise_on_error=False)
+        elapsed = time.monotonic() - started
+    assert elapsed > 2 * policy.deadline  # the deadline was short against the whole run
+    assert hub.faults.throttled_by_quota > 0  # and entries were retried meanwhile
+    assert not batch.failed, batch.failed[:3]
+    assert hub.count() == 3000
