@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 LOCK   := constraints.txt
 
-.PHONY: test lint typecheck pytest demo bench soak docs clean lock test-latest test-lowest
+.PHONY: test lint typecheck pytest demo bench soak docs generate clean lock test-latest test-lowest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -71,6 +71,11 @@ soak: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/tfso-events docs
+
+# The catalog from its schemas (tfso_events/schemas/*.json): models, constants, examples,
+# vectors and event pages. `tfso-events codegen --check` (run by the tests) says if stale.
+generate: $(STAMP)
+	$(BIN)/tfso-events codegen
 
 clean:
 	rm -rf $(VENV) .venv-lock .venv-latest .venv-lowest .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info
