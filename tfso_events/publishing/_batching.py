@@ -206,10 +206,10 @@ class AdaptiveRate:
     more than ``RISE`` above it cuts the limit, which meanwhile grows away. A quota is
     still found: once the limit grows past it the share climbs above that level and
     the limit is cut. The learned share is forgotten, and every throttled window cuts
-    again, when the window after such a cut shows the quota's signature: the accepted
-    rate held while the sent rate fell (nearer its old value than the drop in
-    proportion a share refused at any rate gives), or the share fell more than
-    ``RISE`` below the learned one. It is forgotten too when the limit is lifted.
+    again, when the window after such a cut shows the quota's signature: the client
+    sent at the new limit, below its old rate, and the accepted rate held (nearer its
+    old value than the drop in proportion a share refused at any rate gives). It is
+    forgotten too when the limit is lifted.
 
     Like botocore's ``adaptive`` retry mode, but counted in entries, which is how
     PutEvents quotas are counted.
@@ -251,7 +251,7 @@ class AdaptiveRate:
         self._sent = 0  # entries sent in the window and answered
         self._probe: float | None = None  # the share that made the first cut
         self._background: float | None = None  # a share throttled at any rate
-        self._before: tuple[float, float] | None = None  # (sent, accepted)/s before a cut
+        self._before: tuple[float, float, float] | None = None  # a cut's sent, accepted, limit
         self._last_cut = -math.inf
         self._last_change = -math.inf
         self.cuts = 0
@@ -326,34 +326,32 @@ class AdaptiveRate:
             if abs(share - self._probe) <= self.RISE:
                 self._background = share  # the cut did not change it: not the rate's doing
             self._probe = None
-        elif self._background is not None:
-            if share < self._background - self.RISE:
-                self._background = None  # it fell after all: not refused at any rate
-            elif before is not None and _accepted_held(before, sent, accepted):
-                self._background = None  # a quota now: the accepted rate held
+        elif before is not None and _accepted_held(before, sent, accepted):
+            self._background = None  # a quota now: the accepted rate held
         if not share:
             return
         if self._background is not None and share <= self._background + self.RISE:
             return  # the share refused at any rate: cutting would not lower it
         if self._rate is None:
             self._probe = share
-        elif self._background is not None:
-            self._before = (sent, accepted)
         limit = accepted * (1.0 + self.MARGIN)
         if self._rate is not None:
             limit = min(self._rate, limit)
+        if self._rate is not None and self._background is not None:
+            self._before = (sent, accepted, limit)
         self._rate = max(self.MIN_RATE, limit)
         self._last_cut = self._last_change = now
         self.cuts += 1
 
 
-def _accepted_held(before: tuple[float, float], sent: float, accepted: float) -> bool:
-    """Whether, after a cut that lowered the sent rate from ``before`` (sent, accepted
-    entries/s) to ``sent``, the accepted rate stayed nearer its old value (a quota) than
-    the value a share refused at any rate would give (falling with the sent rate)."""
-    sent_before, accepted_before = before
-    if not sent_before or sent > 0.9 * sent_before:
-        return False  # the cut did not lower the rate enough to tell
+def _accepted_held(before: tuple[float, float, float], sent: float, accepted: float) -> bool:
+    """Whether, after a cut from ``before`` (sent and accepted entries/s, and the new
+    limit) that held the client to the limit and lowered its sent rate to ``sent``, the
+    accepted rate stayed nearer its old value (a quota) than the value a share refused
+    at any rate gives (falling in proportion with the sent rate)."""
+    sent_before, accepted_before, limit = before
+    if sent > 0.9 * sent_before or sent < 0.9 * limit:
+        return False  # the cut did not lower the rate, or the client sent less anyway
     return accepted > accepted_before * (1.0 + sent / sent_before) / 2
 
 
