@@ -200,16 +200,17 @@ class AdaptiveRate:
     at ``S`` entries/s is ``1 - Q/S``: it falls when the rate is cut. A share of entries
     refused whatever the rate stays the same at any rate, and cutting to 1.2 times the
     accepted rate would then throttle the same share of an ever smaller rate, decaying
-    towards nothing. So the first cut is a probe: when the window after it (answers to
-    sends made after the cut) shows the same throttled share, within ``RISE`` (5
-    points), that share is taken as refused at any rate, and from then on only a share
-    more than ``RISE`` above it cuts the limit, which meanwhile grows away. A quota is
+    towards nothing. So each cut is a probe until one tells: when the window after it
+    (answers to sends made after the cut) shows the same throttled share, within
+    ``RISE`` (5 points), that share is taken as refused at any rate, and from then on
+    only a share more than ``RISE`` above it cuts the limit, which meanwhile grows
+    away. A quota is
     still found: once the limit grows past it the share climbs above that level and
     the limit is cut. The learned share is forgotten, and every throttled window cuts
     again, when the window after such a cut shows the quota's signature: the client
     sent at the new limit, below its old rate, and the accepted rate held (nearer its
-    old value than the drop in proportion a share refused at any rate gives). It is
-    forgotten too when the limit is lifted.
+    old value than the drop in proportion a share refused at any rate gives); cuts are
+    then no longer probes. All this is forgotten when the limit is lifted.
 
     Like botocore's ``adaptive`` retry mode, but counted in entries, which is how
     PutEvents quotas are counted.
@@ -233,6 +234,7 @@ class AdaptiveRate:
         "_lock",
         "_next",
         "_probe",
+        "_quota",
         "_rate",
         "_sent",
         "_since",
@@ -249,9 +251,10 @@ class AdaptiveRate:
         self._accepted = 0  # entries sent in the window and accepted
         self._throttled = 0  # entries sent in the window and throttled
         self._sent = 0  # entries sent in the window and answered
-        self._probe: float | None = None  # the share that made the first cut
+        self._probe: float | None = None  # the share that made a probing cut
         self._background: float | None = None  # a share throttled at any rate
         self._before: tuple[float, float, float] | None = None  # a cut's sent, accepted, limit
+        self._quota = False  # a cut showed a quota: no more probes until the limit lifts
         self._last_cut = -math.inf
         self._last_change = -math.inf
         self.cuts = 0
@@ -304,6 +307,7 @@ class AdaptiveRate:
             if now - self._last_cut >= self.RELEASE:
                 self._rate = None  # no cut for a while: stop limiting (and learn anew)
                 self._background = self._probe = self._before = None
+                self._quota = False
             else:
                 self._rate *= 1.0 + self.GROWTH * max(now - self._last_change, 0.0)
                 self._last_change = now
@@ -322,17 +326,18 @@ class AdaptiveRate:
         self._since = now
         self._accepted = self._throttled = self._sent = 0
         before, self._before = self._before, None
-        if self._probe is not None:  # the first window after the first cut: which kind?
+        if self._probe is not None:  # the window after a probing cut: which kind?
             if abs(share - self._probe) <= self.RISE:
                 self._background = share  # the cut did not change it: not the rate's doing
             self._probe = None
         elif before is not None and _accepted_held(before, sent, accepted):
             self._background = None  # a quota now: the accepted rate held
+            self._quota = True
         if not share:
             return
         if self._background is not None and share <= self._background + self.RISE:
             return  # the share refused at any rate: cutting would not lower it
-        if self._rate is None:
+        if self._background is None and not self._quota:
             self._probe = share
         limit = accepted * (1.0 + self.MARGIN)
         if self._rate is not None:
