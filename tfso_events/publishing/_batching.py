@@ -200,9 +200,10 @@ class AdaptiveRate:
     at ``S`` entries/s is ``1 - Q/S``: it falls when the rate is cut. A share of entries
     refused whatever the rate stays the same at any rate, and cutting to 1.2 times the
     accepted rate would then throttle the same share of an ever smaller rate, decaying
-    towards nothing. So each cut is a probe until one tells: when the window after it
-    (answers to sends made after the cut) shows the same throttled share, within
-    ``RISE`` (5 points), that share is taken as refused at any rate, and from then on
+    towards nothing. So each cut is a probe until one tells: the limit is held (not
+    grown) for the window after it, and when that window (answers to sends made after
+    the cut) sent at least 10% less and shows the same throttled share, within ``RISE``
+    (5 points), that share is taken as refused at any rate, and from then on
     only a share more than ``RISE`` above it cuts the limit, which meanwhile grows
     away. A quota is
     still found: once the limit grows past it the share climbs above that level and
@@ -251,7 +252,7 @@ class AdaptiveRate:
         self._accepted = 0  # entries sent in the window and accepted
         self._throttled = 0  # entries sent in the window and throttled
         self._sent = 0  # entries sent in the window and answered
-        self._probe: float | None = None  # the share that made a probing cut
+        self._probe: tuple[float, float] | None = None  # a probing cut's share and sent/s
         self._background: float | None = None  # a share throttled at any rate
         self._before: tuple[float, float, float] | None = None  # a cut's sent, accepted, limit
         self._quota = False  # a cut showed a quota: no more probes until the limit lifts
@@ -309,7 +310,8 @@ class AdaptiveRate:
                 self._background = self._probe = self._before = None
                 self._quota = False
             else:
-                self._rate *= 1.0 + self.GROWTH * max(now - self._last_change, 0.0)
+                if self._probe is None:  # (held while a probe measures the cut rate)
+                    self._rate *= 1.0 + self.GROWTH * max(now - self._last_change, 0.0)
                 self._last_change = now
         if self._since is None:
             self._since = sent_at
@@ -327,7 +329,8 @@ class AdaptiveRate:
         self._accepted = self._throttled = self._sent = 0
         before, self._before = self._before, None
         if self._probe is not None:  # the window after a probing cut: which kind?
-            if abs(share - self._probe) <= self.RISE:
+            probe_share, probe_sent = self._probe
+            if sent < 0.9 * probe_sent and abs(share - probe_share) <= self.RISE:
                 self._background = share  # the cut did not change it: not the rate's doing
             self._probe = None
         elif before is not None and _accepted_held(before, sent, accepted):
@@ -338,7 +341,7 @@ class AdaptiveRate:
         if self._background is not None and share <= self._background + self.RISE:
             return  # the share refused at any rate: cutting would not lower it
         if self._background is None and not self._quota:
-            self._probe = share
+            self._probe = (share, sent)
         limit = accepted * (1.0 + self.MARGIN)
         if self._rate is not None:
             limit = min(self._rate, limit)
