@@ -203,11 +203,10 @@ class AdaptiveRate:
     towards nothing. So each cut is a probe until one tells: the limit is held (not
     grown) for the window after it, and when that window (answers to sends made after
     the cut) sent at least 10% less and shows the same throttled share, within ``RISE``
-    (5 points), that share is taken as refused at any rate, and from then on
-    only a share more than ``RISE`` above it cuts the limit, which meanwhile grows
-    away. A quota is
-    still found: once the limit grows past it the share climbs above that level and
-    the limit is cut. The learned share is forgotten, and every throttled window cuts
+    (5 points), that share is taken as refused at any rate, and from then on only a
+    share more than ``RISE`` above it cuts the limit, which meanwhile grows away. A
+    quota is still found: once the limit grows past it the share climbs above that
+    level and the limit is cut. The learned share is forgotten, and every throttled window cuts
     again, when the window after such a cut shows the quota's signature: the client
     sent at the new limit, below its old rate, and the accepted rate held (nearer its
     old value than the drop in proportion a share refused at any rate gives); cuts are
