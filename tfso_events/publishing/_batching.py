@@ -187,21 +187,38 @@ class AdaptiveRate:
     """A client-side send rate that engages when the service throttles.
 
     Shared by everything one client sends. Until the first throttled answer it costs
-    nothing and limits nothing. Then, once a measuring window has lasted ``COOLDOWN``
-    (0.5 s) and seen ``MIN_SAMPLE`` (50) answered entries, a throttled answer to a send
-    made after the last cut sets the limit to
-    ``1 + MARGIN`` (1.2) times the rate at which entries were *accepted* since the last
-    cut: under a rate quota that is the quota, plus a little to find out whether it has
-    grown. Between cuts the limit grows by ``GROWTH`` (60%) per second, so throttling
-    that does not come from the send rate (a share of entries refused whatever the rate)
-    does not starve the client; ``RELEASE`` (10 s) after the last cut the limit is
-    lifted. Sends wait their turn in order, spaced so entries leave at the limit.
+    nothing and limits nothing. Answers are measured in windows of at least
+    ``COOLDOWN`` (0.5 s) and ``MIN_SAMPLE`` (50) entries sent in the window; each window
+    gives the rate at which entries were *accepted* and the share that was throttled.
+    A window with throttled answers cuts the limit to ``1 + MARGIN`` (1.2) times its
+    accepted rate: under a rate quota that is the quota, plus a little to find out
+    whether it has grown. Between cuts the limit grows by ``GROWTH`` (60%) per second;
+    ``RELEASE`` (10 s) after the last cut it is lifted. Sends wait their turn in order,
+    spaced so entries leave at the limit.
+
+    Not all throttling comes from the send rate. Under a quota ``Q`` the throttled share
+    at ``S`` entries/s is ``1 - Q/S``: it falls when the rate is cut. A share of entries
+    refused whatever the rate stays the same at any rate, and cutting to 1.2 times the
+    accepted rate would then throttle the same share of an ever smaller rate, decaying
+    towards nothing. So each cut is a probe until one tells: the limit is held (not
+    grown) for the window after it, and when that window (answers to sends made after
+    the cut) sent at least 10% less and shows the same throttled share, within ``RISE``
+    (5 points), that share is taken as refused at any rate, and from then on only a
+    share more than ``RISE`` above it cuts the limit, which meanwhile grows away. A
+    quota is still found: once the limit grows past it the share climbs above that
+    level and the limit is cut. The learned share is forgotten, and every throttled window cuts
+    again, when the window after such a cut shows the quota's signature: the client
+    sent at the new limit, below its old rate, and the accepted rate held (nearer its
+    old value than the drop in proportion a share refused at any rate gives); cuts are
+    then no longer probes. All this is forgotten when the limit is lifted.
+
     Like botocore's ``adaptive`` retry mode, but counted in entries, which is how
     PutEvents quotas are counted.
     """
 
     MARGIN = 0.2
     GROWTH = 0.6
+    RISE = 0.05
     COOLDOWN = 0.5
     RELEASE = 10.0
     MIN_RATE = 5.0
@@ -209,14 +226,19 @@ class AdaptiveRate:
 
     __slots__ = (
         "_accepted",
+        "_background",
+        "_before",
         "_clock",
         "_last_change",
         "_last_cut",
         "_lock",
         "_next",
+        "_probe",
+        "_quota",
         "_rate",
         "_sent",
         "_since",
+        "_throttled",
         "cuts",
     )
 
@@ -226,8 +248,13 @@ class AdaptiveRate:
         self._next = 0.0  # when the next send may leave
         self._lock: asyncio.Lock | None = None  # made on first use, inside the loop
         self._since: float | None = None  # start of the current measuring window
-        self._accepted = 0  # entries not throttled since then
-        self._sent = 0  # entries answered since then
+        self._accepted = 0  # entries sent in the window and accepted
+        self._throttled = 0  # entries sent in the window and throttled
+        self._sent = 0  # entries sent in the window and answered
+        self._probe: tuple[float, float] | None = None  # a probing cut's share and sent/s
+        self._background: float | None = None  # a share throttled at any rate
+        self._before: tuple[float, float, float] | None = None  # a cut's sent, accepted, limit
+        self._quota = False  # a cut showed a quota: no more probes until the limit lifts
         self._last_cut = -math.inf
         self._last_change = -math.inf
         self.cuts = 0
@@ -276,27 +303,63 @@ class AdaptiveRate:
         """Learn from the answer to a send of ``entries`` made at ``sent_at``, of which
         ``throttled`` were throttled."""
         now = self._clock()
-        if self._since is None:
-            self._since = sent_at
-        self._accepted += entries - throttled
         if self._rate is not None:
             if now - self._last_cut >= self.RELEASE:
-                self._rate = None  # no throttling for a while: stop limiting
+                self._rate = None  # no cut for a while: stop limiting (and learn anew)
+                self._background = self._probe = self._before = None
+                self._quota = False
             else:
-                self._rate *= 1.0 + self.GROWTH * max(now - self._last_change, 0.0)
+                if self._probe is None:  # (held while a probe measures the cut rate)
+                    self._rate *= 1.0 + self.GROWTH * max(now - self._last_change, 0.0)
                 self._last_change = now
+        if self._since is None:
+            self._since = sent_at
+        if sent_at < self._since:
+            return  # sent before this window (before a cut): it measures an older rate
+        self._accepted += entries - throttled
+        self._throttled += throttled
         self._sent += entries
         window = now - self._since
-        if not throttled or sent_at < self._last_cut or window < self.COOLDOWN:
+        if window < self.COOLDOWN or self._sent < self.MIN_SAMPLE:
+            return  # too short a window, or too few answers, to measure a rate by
+        share = self._throttled / self._sent
+        sent, accepted = self._sent / window, self._accepted / window
+        self._since = now
+        self._accepted = self._throttled = self._sent = 0
+        before, self._before = self._before, None
+        if self._probe is not None:  # the window after a probing cut: which kind?
+            probe_share, probe_sent = self._probe
+            if sent < 0.9 * probe_sent and abs(share - probe_share) <= self.RISE:
+                self._background = share  # the cut did not change it: not the rate's doing
+            self._probe = None
+        elif before is not None and _accepted_held(before, sent, accepted):
+            self._background = None  # a quota now: the accepted rate held
+            self._quota = True
+        if not share:
             return
-        if self._sent < self.MIN_SAMPLE:
-            return  # too few answers to measure a rate by
-        accepted = self._accepted / window * (1.0 + self.MARGIN)
-        limit = accepted if self._rate is None else min(self._rate, accepted)
+        if self._background is not None and share <= self._background + self.RISE:
+            return  # the share refused at any rate: cutting would not lower it
+        if self._background is None and not self._quota:
+            self._probe = (share, sent)
+        limit = accepted * (1.0 + self.MARGIN)
+        if self._rate is not None:
+            limit = min(self._rate, limit)
+        if self._rate is not None and self._background is not None:
+            self._before = (sent, accepted, limit)
         self._rate = max(self.MIN_RATE, limit)
-        self._last_cut = self._last_change = self._since = now
-        self._accepted = self._sent = 0
+        self._last_cut = self._last_change = now
         self.cuts += 1
+
+
+def _accepted_held(before: tuple[float, float, float], sent: float, accepted: float) -> bool:
+    """Whether, after a cut from ``before`` (sent and accepted entries/s, and the new
+    limit) that held the client to the limit and lowered its sent rate to ``sent``, the
+    accepted rate stayed nearer its old value (a quota) than the value a share refused
+    at any rate gives (falling in proportion with the sent rate)."""
+    sent_before, accepted_before, limit = before
+    if sent > 0.9 * sent_before or sent < 0.9 * limit:
+        return False  # the cut did not lower the rate, or the client sent less anyway
+    return accepted > accepted_before * (1.0 + sent / sent_before) / 2
 
 
 SendBatch = Callable[[Sequence[Entry[P]]], Awaitable[Sequence[Outcome]]]
