@@ -121,26 +121,7 @@ _A = TypeVar("_A")
 _R = TypeVar("_R")
 
 _RETRYABLE_ENTRY_CODES = frozenset({"ThrottlingException", "InternalFailure"})
-#: Whole-call codes that mean "slow down": retried like a 5xx.
-_THROTTLED_CALL_CODES = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "ThrottledException",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "LimitExceededException",
-        "RequestThrottled",
-        "RequestThrottledException",
-        "SlowDown",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "InternalException",
-        "InternalFailure",
-        "ServiceUnavailable",
-    }
-)
-#: Of those, the ones that say "slow down" (they cut the adaptive send rate).
+#: Whole-call codes that say "slow down" (they cut the adaptive send rate).
 _THROTTLING_CODES = frozenset(
     {
         "ThrottlingException",
@@ -154,6 +135,14 @@ _THROTTLING_CODES = frozenset(
         "SlowDown",
     }
 )
+#: Whole-call codes retried like a 5xx: those, timeouts and internal errors.
+_THROTTLED_CALL_CODES = _THROTTLING_CODES | {
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "InternalException",
+    "InternalFailure",
+    "ServiceUnavailable",
+}
 #: Whole-call codes that mean the credentials are wrong or lack permission.
 _AUTH_CALL_CODES = frozenset(
     {
