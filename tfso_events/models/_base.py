@@ -31,6 +31,7 @@ from tfso_events.errors import EventValidationError
 __all__ = [
     "INT64_MAX",
     "INT64_MIN",
+    "PLAIN_EVENTS",
     "AwareDatetime",
     "EventContent",
     "EventDetail",
@@ -483,9 +484,15 @@ def _finite_detail(codec: _Codec, detail: EventDetail, detail_type: str, prefix:
 
 _CODECS: dict[type[TfsoEvent], _Codec] = {}
 
+#: Event classes seen so far with no Decimal field: a parsed one needs no finiteness
+#: check (filled as classes are first used; a class not in it takes the full checks).
+PLAIN_EVENTS: set[type[TfsoEvent]] = set()
+
 
 def _codec(cls: type[TfsoEvent]) -> _Codec:
     codec = _CODECS[cls] = _Codec(cls)
+    if not codec.decimal_getters:
+        PLAIN_EVENTS.add(cls)
     return codec
 
 
