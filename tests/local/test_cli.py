@@ -267,3 +267,43 @@ def test_hub_quota_option_refuses_what_is_not_a_positive_rate(text: str) -> None
 
     with pytest.raises(argparse.ArgumentTypeError):
         _per_second(text)
+
+
+@pytest.mark.parametrize("via", ["eventbridge", "api"])
+def test_the_banners_exports_work_as_printed(via: str, tmp_path: Path) -> None:
+    """The `export` lines `tfso-events hub` prints, pasted into a shell as they are, point
+    `tfso-events publish --via eventbridge` and `--via api` at that hub (on a port that
+    is not the default, so no fallback URL could pass for it): every event arrives."""
+    from tests.cli.conftest import body, clean_env, person, write_ndjson
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [str(_EXE), "hub", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines = _Lines(proc)
+    try:
+        banner = lines.until(re.compile("Ctrl-C stops the hub"), timeout=30)
+        url = _URL.search(banner).group(1)  # type: ignore[union-attr]
+        exports = [
+            line.strip() for line in banner.splitlines() if line.strip().startswith("export ")
+        ]
+        assert len(exports) == 9
+        names = [f"Banner{n}" for n in range(3)]
+        records = write_ndjson(tmp_path / "in.ndjson", [body(person(n)) for n in names])
+        script = "\n".join([*exports, f'"{_EXE}" publish "{records}" --via {via}'])
+        done = subprocess.run(
+            ["bash", "-c", script],
+            env=clean_env(PATH=os.environ["PATH"]),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+        with urllib.request.urlopen(f"{url}/events?via={via}", timeout=10) as response:
+            stored = json.load(response)
+    finally:
+        _stop(proc, lines, signal.SIGINT)
+    assert sorted(e["detail"]["content"]["firstName"] for e in stored) == names

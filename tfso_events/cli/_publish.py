@@ -209,7 +209,14 @@ def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
         from tfso_events.cli._local import LOCAL_REGION, local_aws_session
 
         region = region or LOCAL_REGION
-        endpoint = endpoint or LOCAL_URL
+        # The variables botocore itself reads (what `tfso-events hub` tells you to
+        # export), then the default hub's URL.
+        endpoint = (
+            endpoint
+            or os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE")
+            or os.environ.get("AWS_ENDPOINT_URL")
+            or LOCAL_URL
+        )
         options["session"] = local_aws_session(region)
         env = "dev"
     bridge = TfsoEventBridgeClient(
