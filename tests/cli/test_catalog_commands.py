@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pty
+import re
 import subprocess
 from pathlib import Path
 
@@ -68,6 +69,26 @@ def test_list_draws_a_rich_table_on_a_terminal() -> None:
     assert "┃" in screen or "│" in screen, screen
     for cls in events():
         assert cls.detail_type in screen
+
+
+@pytest.mark.parametrize("columns", [60, 80, 160])
+def test_list_never_cuts_the_class_or_detail_type_on_a_terminal(columns: int) -> None:
+    """At any terminal width the class to import and the detail-type appear whole on one
+    line (other columns wrap, or narrow terminals get one block per event), never cut."""
+    pytest.importorskip("rich")
+    leader, follower = pty.openpty()
+    with subprocess.Popen(
+        [EXE, "list"], stdout=follower, env=clean_env(COLUMNS=str(columns), TERM="xterm")
+    ) as proc:
+        os.close(follower)
+        screen = re.sub(r"\x1b\[[0-9;]*m", "", drain(leader))
+        assert proc.wait(timeout=30) == 0
+    lines = screen.splitlines()
+    for cls in events():
+        dotted = f"{cls.__module__}.{cls.__name__}"
+        assert any(dotted in line for line in lines), (dotted, screen)
+        assert any(cls.detail_type in line for line in lines), (cls.detail_type, screen)
+    assert "…" not in screen
 
 
 async def test_schema_prints_the_detail_json_schema() -> None:

@@ -227,6 +227,7 @@ def list_(args: argparse.Namespace) -> int:
     print_table(
         ["detail-type", "source", "module", "class"],
         [list(row.values()) for row in rows],
+        keep=[0, 3],  # the detail-type and the class: the values a user copies
     )
     return 0
 

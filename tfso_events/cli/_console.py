@@ -34,17 +34,45 @@ def print_table(
     *,
     title: str | None = None,
     stream: IO[str] | None = None,
+    keep: Sequence[int] = (),
 ) -> None:
-    """Print ``rows`` under ``headers``: a rich table on a terminal, else aligned text."""
+    """Print ``rows`` under ``headers``: a rich table on a terminal, else aligned text.
+
+    The columns in ``keep`` (indices) are values a user copies: they are never cut or
+    wrapped. Other columns wrap first; on a terminal too narrow for the kept columns
+    whole, each row is printed as a block of ``header: value`` lines instead.
+    """
     out = stream or sys.stdout
     if use_rich(out):
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(*headers, title=title, title_justify="left")
+        console = Console(file=out)
+        kept = {i: max([len(headers[i]), *(len(row[i]) for row in rows)]) for i in keep}
+        others = len(headers) - len(kept)
+        # each column's border and padding (3), and at least 8 cells for each other
+        needed = sum(kept.values()) + 3 * len(headers) + 1 + 8 * others
+        if console.width >= needed:
+            table = Table(title=title, title_justify="left")
+            for i, header in enumerate(headers):
+                if i in kept:
+                    table.add_column(header, no_wrap=True, min_width=kept[i])
+                else:
+                    table.add_column(header, overflow="fold")
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+            return
+        if title:
+            console.print(title, soft_wrap=True, markup=False, highlight=False)
+        width = max(len(h) for h in headers)
         for row in rows:
-            table.add_row(*row)
-        Console(file=out).print(table)
+            for header, cell in zip(headers, row, strict=True):
+                # soft_wrap: the terminal folds a long value; rich never cuts it
+                console.print(
+                    f"{header.rjust(width)}: {cell}", soft_wrap=True, markup=False, highlight=False
+                )
+            console.print()
         return
     if title:
         print(title, file=out)
