@@ -129,3 +129,10 @@ async def test_an_unreadable_file_exits_2_after_checking_the_others(tmp_path: Pa
     assert "cannot read" in done.err
     assert "missing.ndjson" in done.err
     assert "1 valid, 0 invalid" in done.out
+
+
+async def test_one_record_is_singular(tmp_path: Path) -> None:
+    """The summary of a file of one record says "1 record in 1 file", not "1 records"."""
+    path = write_ndjson(tmp_path / "one.ndjson", [body(person("Solo"))])
+    done = await run("validate", str(path))
+    assert done.out == "validate: 1 record in 1 file: 1 valid, 0 invalid\n"

@@ -315,8 +315,11 @@ def validate(args: argparse.Namespace) -> int:
             invalid += 1
             if not args.quiet:
                 print(f"{record.where}: {problem}")
-    files = f"{len(args.files)} file{'s' if len(args.files) != 1 else ''}"
-    print(f"validate: {valid + invalid} records in {files}: {valid} valid, {invalid} invalid")
+    from tfso_events.cli._console import counted
+
+    files = counted(len(args.files), "file")
+    total = counted(valid + invalid, "record")
+    print(f"validate: {total} in {files}: {valid} valid, {invalid} invalid")
     if unreadable:
         return 2
     return 1 if invalid else 0

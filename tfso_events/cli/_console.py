@@ -14,7 +14,12 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import IO, Any, Self
 
-__all__ = ["Progress", "print_table", "use_rich"]
+__all__ = ["Progress", "counted", "print_table", "use_rich"]
+
+
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``count`` and ``noun`` as a person writes it: "1 record", "0 records", "2 records"."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
 
 
 def use_rich(stream: IO[str]) -> bool:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tfso_events.catalog import validate_body
-from tfso_events.cli._console import print_table
+from tfso_events.cli._console import counted, print_table
 from tfso_events.cli._local import LOCAL_REGION, local_aws_session
 from tfso_events.errors import TfsoEventsError
 from tfso_events.models._base import TfsoEvent
@@ -187,7 +187,7 @@ def _report(
     print_table(
         ["#", "via", "detail-type", "parsed as", "event id"],
         rows,
-        title=f"What the hub received ({len(received)} events):",
+        title=f"What the hub received ({counted(len(received), 'event')}):",
     )
     print()
 
@@ -219,7 +219,8 @@ def _report(
     if problems:
         for problem in problems:
             print(f"demo: PROBLEM: {problem}")
-        print(f"demo: FAILED: {len(received)} events arrived of {sent} expected ({vias})")
+        arrived = counted(len(received), "event")
+        print(f"demo: FAILED: {arrived} arrived of {sent} expected ({vias})")
         return 1
     print(
         f"demo: OK: {len(received)} of {sent} events arrived ({vias}), each parsed back into "

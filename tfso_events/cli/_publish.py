@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
-from tfso_events.cli._console import Progress
+from tfso_events.cli._console import Progress, counted
 from tfso_events.cli._records import STDIN, Record, RecordFile, failed_record, to_event
 from tfso_events.errors import AuthenticationError, ConfigurationError, EventValidationError
 from tfso_events.models._base import TfsoEvent
@@ -395,7 +395,7 @@ def _summary(args: argparse.Namespace, tally: _Tally, target: str, elapsed: floa
     name = "<stdin>" if args.file == STDIN else args.file
     counts = (
         f"{tally.sent} sent, {tally.failed} failed, {tally.invalid} invalid of "
-        f"{tally.read} records from {name} via {target} in {elapsed:.1f} s "
+        f"{counted(tally.read, 'record')} from {name} via {target} in {elapsed:.1f} s "
         f"({rate:.0f} events/s)"
     )
     if tally.stopped:
