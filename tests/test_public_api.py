@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import tfso_events
 
@@ -97,3 +101,66 @@ def test_cold_start_imports_no_io_stack() -> None:
     )
     result = json.loads(out.stdout)
     assert result == {"heavy": [], "type": "BankTransactionDeletedV1Event"}
+
+
+_WARN = """
+import logging
+{configure}
+import tfso_events
+logging.getLogger("tfso_events.publishing").warning("a warning from the library")
+"""
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["unconfigured", "configured"])
+def test_library_warnings_reach_stderr_only_when_the_app_configures_logging(
+    configured: bool,
+) -> None:
+    """The ``tfso_events`` logger has a NullHandler: an unconfigured script's stderr stays
+    clean (no last-resort output), while a script that calls ``logging.basicConfig()``
+    still sees the warning."""
+    configure = "logging.basicConfig()" if configured else ""
+    done = subprocess.run(
+        [sys.executable, "-c", _WARN.format(configure=configure)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert ("a warning from the library" in done.stderr) is configured, done.stderr
+
+
+def test_every_third_party_import_is_a_declared_dependency() -> None:
+    """Every top-level package the library imports (outside the test kit's optional
+    extras) is declared in ``pyproject.toml``'s dependencies: ``joserfc`` is imported by
+    the local hub and must not arrive only by accident through another package."""
+    import ast
+    import tomllib
+
+    root = Path(__file__).resolve().parents[1]
+    declared = {
+        re.split(r"[<>=\\[ ]", dep, maxsplit=1)[0].lower()
+        for dep in tomllib.loads((root / "pyproject.toml").read_text())["project"]["dependencies"]
+    }
+    optional = {
+        "rich",
+        "hypothesis",
+        "pytest",
+        "_pytest",
+        "moto",
+        "boto3",
+        "types_aiobotocore_events",
+    }
+    stdlib = set(sys.stdlib_module_names)
+    imported: set[str] = set()
+    for path in (root / "tfso_events").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    # types_* stubs are imported under TYPE_CHECKING only
+    third_party = {m for m in imported - stdlib - optional if not m.startswith("types_")}
+    third_party.discard("tfso_events")
+    aliases = {"aiobotocore": "aioboto3", "botocore": "aioboto3"}
+    missing = {m for m in third_party if aliases.get(m, m).lower() not in declared}
+    assert "joserfc" in third_party
+    assert missing == set(), missing

@@ -11,6 +11,7 @@ that only calls :func:`parse_event` pays for msgspec alone.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from tfso_events.catalog import (
@@ -52,6 +53,11 @@ if TYPE_CHECKING:
     from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
 __version__ = "0.1.0"
+
+# A library's loggers stay silent until the application configures logging (the logging
+# HOWTO's rule for libraries): without this, Python's last-resort handler would print
+# our warnings on the stderr of any unconfigured script.
+logging.getLogger("tfso_events").addHandler(logging.NullHandler())
 
 __all__ = [
     "AuthenticationError",
