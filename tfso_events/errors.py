@@ -13,6 +13,19 @@
     └── PublishError                              events failed for good; carries the BatchResult
         └── DeliveryError                         one event failed for good (publish())
 
+One rule for both publishing methods of every publisher (the clients, their sync
+facades, the memory publishers): an invalid event or a closed/unconfigured client is
+refused before anything is sent (``EventValidationError``, ``ConfigurationError``); once
+delivery was attempted, a failure is a ``PublishError``: ``DeliveryError`` from
+``publish()``, ``PublishError`` carrying the ``BatchResult`` from ``publish_many()``.
+When the cause was the credentials or the configuration (for every failed event), the
+raised error is *also* an ``AuthenticationError`` / ``ConfigurationError``, so::
+
+    except AuthenticationError:   # works the same around publish() and publish_many()
+    except PublishError:          # catches every delivery failure of both
+
+The cause itself is the raised error's ``__cause__`` (and each failure's ``error``).
+
 Messages say what was wrong, where (a JSON path such as ``$.content.favoriteColor``)
 and what to do. No message ever contains a client secret or an access token.
 """
@@ -109,3 +122,89 @@ class DeliveryError(PublishError):
         super().__init__(message)
         self.code = code
         self.attempts = attempts
+
+
+# The errors a delivery failure raises when its cause was the credentials, the
+# configuration or the service's refusal of the event as invalid: a PublishError (the
+# rule for both methods) that is also the cause's class, so ``except
+# AuthenticationError`` keeps working (see the module docstring).
+
+
+class _AuthenticationDeliveryError(DeliveryError, AuthenticationError):
+    """``publish()`` failed because the credentials were refused."""
+
+
+class _ConfigurationDeliveryError(DeliveryError, ConfigurationError):
+    """``publish()`` failed because the client is configured wrongly."""
+
+
+class _ValidationDeliveryError(DeliveryError, EventValidationError):
+    """``publish()`` failed because the service refused the event as invalid."""
+
+
+class _AuthenticationPublishError(PublishError, AuthenticationError):
+    """``publish_many()``: every failed event failed because the credentials were refused."""
+
+
+class _ConfigurationPublishError(PublishError, ConfigurationError):
+    """``publish_many()``: every failed event failed because the client is misconfigured."""
+
+
+class _ValidationPublishError(PublishError, EventValidationError):
+    """``publish_many()``: the service refused every failed event as invalid."""
+
+
+_AS = (
+    (AuthenticationError, _AuthenticationDeliveryError, _AuthenticationPublishError),
+    (ConfigurationError, _ConfigurationDeliveryError, _ConfigurationPublishError),
+    (EventValidationError, _ValidationDeliveryError, _ValidationPublishError),
+)
+
+
+def _like(cls: type[PublishError], cause: Exception) -> PublishError:
+    """A ``cls`` with ``cause``'s message and attributes (``path``, ``reason``, ...)."""
+    raised = cls.__new__(cls)
+    Exception.__init__(raised, *cause.args)
+    vars(raised).update(vars(cause))
+    raised.__cause__ = cause
+    return raised
+
+
+def delivery_error(error: Exception, *, code: str | None, attempts: int) -> DeliveryError:
+    """What ``publish()`` raises for a failure whose cause is ``error``: ``error`` itself
+    when it is a :class:`DeliveryError`, else a DeliveryError (also of the cause's class
+    for credentials, configuration and validation) whose ``__cause__`` is ``error``."""
+    if isinstance(error, DeliveryError):
+        return error
+    for kind, as_delivery, _ in _AS:
+        if isinstance(error, kind):
+            raised = _like(as_delivery, error)
+            break
+    else:
+        raised = DeliveryError(str(error))
+        raised.__cause__ = error
+    assert isinstance(raised, DeliveryError)
+    raised.result, raised.code, raised.attempts = None, code, attempts
+    return raised
+
+
+def publish_error(message: str, result: BatchResult, causes: list[Exception]) -> PublishError:
+    """What ``publish_many()`` raises when events failed: a :class:`PublishError`, also an
+    AuthenticationError / ConfigurationError / EventValidationError when every cause was
+    one; its ``__cause__`` is the first failure's error."""
+    cls: type[PublishError] = PublishError
+    for kind, _, as_publish in _AS:
+        if causes and all(isinstance(c, kind) for c in causes):
+            cls = as_publish
+            break
+    raised = cls.__new__(cls)
+    Exception.__init__(raised, message)
+    raised.result = result
+    if cls is not PublishError:
+        first = next(c for c in causes)
+        vars(raised).update(
+            {k: v for k, v in vars(first).items() if k in ("path", "reason", "detail_type")}
+        )
+    if causes:
+        raised.__cause__ = causes[0]
+    return raised

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tfso_events.errors import PublishError
+from tfso_events.errors import publish_error
 
 if TYPE_CHECKING:
     from tfso_events.models._base import TfsoEvent
@@ -101,9 +101,10 @@ class BatchResult:
         """Raise :class:`~tfso_events.PublishError` carrying this result if any failed."""
         if self.failed:
             first = self.failed[0]
-            raise PublishError(
+            raise publish_error(
                 f"{len(self.failed)} of {len(self.results)} events failed "
                 f"(first: #{first.index} {first.event.detail_type}: {first.reason})",
                 self,
+                [failure.error for failure in self.failed],
             )
         return self

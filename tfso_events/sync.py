@@ -53,6 +53,8 @@ class _AsyncPublisher(Protocol):
         self, events: Iterable[TfsoEvent], *, raise_on_error: bool = ...
     ) -> BatchResult: ...
 
+    async def open(self) -> Any: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -147,6 +149,12 @@ class _SyncPublisher(Generic[_C]):
                 raise ConfigurationError("this client is closed; create a new one to publish")
             future = self._runner.schedule(run())
         return self._runner.wait(future)
+
+    def open(self) -> Self:
+        """Prepare the transport now (the async client's ``open()``), and return this
+        client: in a Lambda handler module, at import time. Idempotent."""
+        self._call(lambda: self._client.open())
+        return self
 
     def publish(self, event: TfsoEvent) -> PublishResult:
         """Publish one event and block until it has an id (or raise why not)."""

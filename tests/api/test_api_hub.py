@@ -13,6 +13,7 @@ import pytest
 
 from tfso_events import (
     AuthenticationError,
+    DeliveryError,
     EventValidationError,
     RetryPolicy,
     TfsoEventApiClient,
@@ -129,7 +130,8 @@ async def test_missing_scope(hub: LocalHub, make_event: MakeEvent) -> None:
 
 async def test_token_endpoint_5xx_herd(hub: LocalHub, make_event: MakeEvent) -> None:
     """With the token endpoint answering 503, 50 concurrent publishes cost the token
-    retry budget (4 requests) in all and fail with one and the same error."""
+    retry budget (4 requests) in all and fail with one and the same cause (each a
+    DeliveryError that is also an AuthenticationError)."""
     hub.faults.token_error_rate = 1.0
     async with client(hub) as api:
         results = await asyncio.gather(
@@ -137,7 +139,8 @@ async def test_token_endpoint_5xx_herd(hub: LocalHub, make_event: MakeEvent) -> 
         )
     assert hub.token_attempts == 4
     assert all(isinstance(r, AuthenticationError) for r in results)
-    assert all(r is results[0] for r in results)
+    assert all(isinstance(r, DeliveryError) for r in results)
+    assert all(r.__cause__ is results[0].__cause__ is not None for r in results)
     assert "http_503" in str(results[0])
     assert hub.api_requests == 0
 

@@ -92,7 +92,8 @@ async def test_missing_scope(stub: Any, make_event: MakeEvent) -> None:
 
 async def test_token_endpoint_herd(stub: Any, make_event: MakeEvent) -> None:
     """With the token endpoint failing, 40 concurrent publishes make max_attempts token
-    requests in all and each fails with the same AuthenticationError."""
+    requests in all and each fails with the same cause: an AuthenticationError (each
+    publish raises a DeliveryError that is also an AuthenticationError)."""
     stub.token_failures = -1
     stub.token_delay = 0.01  # let every publish queue up behind the first fetch
     async with client(stub, max_concurrency=40) as api:
@@ -101,7 +102,8 @@ async def test_token_endpoint_herd(stub: Any, make_event: MakeEvent) -> None:
         )
     assert stub.token_attempts == 4  # DEFAULT_TOKEN_RETRY.max_attempts, not 40 x 4
     assert all(isinstance(r, AuthenticationError) for r in results)
-    assert len({id(r) for r in results}) == 1
+    assert len({id(r.__cause__) for r in results}) == 1
+    assert isinstance(results[0].__cause__, AuthenticationError)
     assert "gave up after 4 attempts" in str(results[0])
     assert stub.event_posts == 0
 

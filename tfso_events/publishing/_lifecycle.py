@@ -28,6 +28,20 @@ class PublisherLifecycle:
         """``True`` once :meth:`aclose` has been called."""
         return self._closing
 
+    async def open(self) -> Self:
+        """Prepare the transport now instead of during the first publish, and return the
+        client (idempotent; a no-op once open).
+
+        In an AWS Lambda handler module, call it at import time (the init phase, which
+        Lambda does not bill as request time) so the first request does not pay for
+        importing and building the transport (``docs/performance.md``, cold start).
+        What stops every call (no region, no credentials, a closed client) is raised
+        here as the :class:`~tfso_events.ConfigurationError` it is.
+        """
+        self._check_open()
+        await self._open_transport()
+        return self
+
     async def aclose(self) -> None:
         """Refuse new publishes, wait for those in flight and close the connections this
         client opened. Safe to call twice."""
@@ -54,6 +68,9 @@ class PublisherLifecycle:
 
     async def _flush(self) -> None:
         """Hand over work the client holds back (nothing by default)."""
+
+    async def _open_transport(self) -> None:
+        """Open what the first publish would open (nothing by default)."""
 
     async def _close_transport(self) -> None:
         """Close sessions and clients; called once, after the last publish finished."""

@@ -19,7 +19,7 @@ nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from typing import Protocol, Self, runtime_checkable
 
 from tfso_events.models._base import TfsoEvent
 from tfso_events.results import BatchResult, PublishResult
@@ -42,6 +42,10 @@ class Publisher(Protocol):
         """Publish many events; one result per event, in input order."""
         ...
 
+    async def open(self) -> Self:
+        """Prepare the transport now (e.g. at a Lambda's init); idempotent."""
+        ...
+
     async def aclose(self) -> None:
         """Flush what is in flight and release connections."""
         ...
@@ -61,6 +65,10 @@ class SyncPublisher(Protocol):
         self, events: Iterable[TfsoEvent], *, raise_on_error: bool = ...
     ) -> BatchResult:
         """Publish many events; one result per event, in input order."""
+        ...
+
+    def open(self) -> Self:
+        """Prepare the transport now (e.g. at a Lambda's init); idempotent."""
         ...
 
     def close(self) -> None:

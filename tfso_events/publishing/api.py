@@ -50,6 +50,7 @@ from tfso_events.errors import (
     ConfigurationError,
     DeliveryError,
     EventValidationError,
+    delivery_error,
 )
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._batching import (
@@ -206,7 +207,7 @@ class TfsoEventApiClient(PublisherLifecycle):
             )
         outcome = outcomes[0]
         if isinstance(outcome, PublishFailure):
-            raise outcome.error
+            raise delivery_error(outcome.error, code=outcome.code, attempts=outcome.attempts)
         return outcome
 
     async def publish_many(
@@ -272,6 +273,10 @@ class TfsoEventApiClient(PublisherLifecycle):
             )
         )
         return Entry(index, event, body, len(body))
+
+    async def _open_transport(self) -> None:
+        # open(): the HTTP session (its connections open on the first request).
+        self._session_now()
 
     def _session_now(self) -> aiohttp.ClientSession:
         if self._closed:

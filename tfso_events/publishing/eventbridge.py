@@ -48,6 +48,7 @@ from tfso_events.errors import (
     EventTooLargeError,
     EventValidationError,
     TfsoEventsError,
+    delivery_error,
 )
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing import _redact
@@ -315,7 +316,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         # from here on.
         outcome = await self._coalescer.submit(entry)
         if isinstance(outcome, PublishFailure):
-            raise outcome.error
+            raise delivery_error(outcome.error, code=outcome.code, attempts=outcome.attempts)
         return outcome
 
     async def publish_many(
@@ -349,10 +350,19 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             return BatchResult.of(())
         batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=_below(self._max_request_bytes))
         async with self._in_flight.track():
-            await self._connect()
-            outcomes = await deliver(
-                batches, self._send, policy=self._retry, semaphore=self._slots, rate=self._rate
-            )
+            try:
+                await self._connect()
+            except (AuthenticationError, ConfigurationError) as exc:
+                # What stops every call fails every event with it, as it fails publish()
+                # (one rule for both methods: tfso_events.errors).
+                outcomes: dict[int, PublishResult | PublishFailure] = {
+                    entry.index: PublishFailure(entry.index, entry.event, exc, None, 0)
+                    for entry in entries
+                }
+            else:
+                outcomes = await deliver(
+                    batches, self._send, policy=self._retry, semaphore=self._slots, rate=self._rate
+                )
         result = BatchResult.of([outcomes[index] for index in range(len(entries))])
         return result.raise_on_failure() if raise_on_error else result
 
@@ -470,6 +480,10 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                 self._client = await self._open()
                 self._loop = loop
             return self._client
+
+    async def _open_transport(self) -> None:
+        # open(): import aioboto3, read botocore's model and build the AWS client now.
+        await self._connect()
 
     async def _connect(self) -> None:
         """Open the AWS client now, so that what stops every call (no region, no

@@ -176,6 +176,12 @@ class MemoryPublisher:
         ``raise_on_error=False``."""
         return await self._client.publish_many(events, raise_on_error=raise_on_error)
 
+    async def open(self) -> MemoryPublisher:
+        """As the EventBridge client's ``open()``: raises what ``misconfigure()`` set
+        (or that it is closed); otherwise nothing to prepare."""
+        await self._client.open()
+        return self
+
     async def aclose(self) -> None:
         """Refuse further publishes (as a closed client does); the records stay."""
         await self._client.aclose()
