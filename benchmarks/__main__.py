@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from benchmarks import (
     bench_api,
+    bench_cold_start,
     bench_consume,
     bench_eventbridge,
     bench_models,
@@ -25,6 +26,7 @@ def main() -> None:
         ("bench_scale", bench_scale.main),
         ("bench_throttling", bench_throttling.main),
         ("bench_consume", bench_consume.main),
+        ("bench_cold_start", bench_cold_start.main),
     ):
         print(f"\n==== {name} ====\n", flush=True)
         run()

@@ -16,6 +16,7 @@ import msgspec
 from tfso_events.errors import EventValidationError, UnknownEventTypeError
 from tfso_events.models._base import (
     _STAMPS,
+    DECIMAL_GETTERS,
     PLAIN_EVENTS,
     RawEvent,
     TfsoEvent,
@@ -106,8 +107,22 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
         except (UnicodeError, RecursionError) as exc:
             raise unreadable(exc, None) from None
         else:
-            if stamps.made is None and not strict and type(event) in PLAIN_EVENTS:
-                return event  # no timestamp made, no Decimal to check, no source asked
+            if stamps.made is None and not strict:  # no timestamp made, no source asked
+                cls = type(event)
+                if cls in PLAIN_EVENTS:
+                    return event  # and no Decimal to check
+                getters = DECIMAL_GETTERS.get(cls)
+                if getters is not None:  # each Decimal field, read by its attribute path
+                    detail = event.detail
+                    for get in getters:
+                        try:
+                            value = get(detail)
+                        except AttributeError:  # an optional parent object is None
+                            continue
+                        if value is not None and not value.is_finite():
+                            break  # the full check below names it
+                    else:
+                        return event
             check_parsed(finite_decimals(event), strict=strict)
             return event
         is_mapping = False

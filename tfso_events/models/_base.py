@@ -29,6 +29,7 @@ import msgspec.inspect
 from tfso_events.errors import EventValidationError
 
 __all__ = [
+    "DECIMAL_GETTERS",
     "INT64_MAX",
     "INT64_MIN",
     "PLAIN_EVENTS",
@@ -489,10 +490,17 @@ _CODECS: dict[type[TfsoEvent], _Codec] = {}
 PLAIN_EVENTS: set[type[TfsoEvent]] = set()
 
 
+#: For event classes seen so far whose Decimal fields all sit at attribute paths: a
+#: getter per field (``parse_event`` checks them inline).
+DECIMAL_GETTERS: dict[type[TfsoEvent], tuple[Callable[[EventDetail], Any], ...]] = {}
+
+
 def _codec(cls: type[TfsoEvent]) -> _Codec:
     codec = _CODECS[cls] = _Codec(cls)
     if not codec.decimal_getters:
         PLAIN_EVENTS.add(cls)
+    elif _leaf_paths(msgspec.inspect.type_info(codec.detail_cls), (), msgspec.inspect.DecimalType):
+        DECIMAL_GETTERS[cls] = tuple(codec.decimal_getters)
     return codec
 
 
