@@ -15,6 +15,7 @@ import tfso_events
 EXPECTED = [
     "AuthenticationError",
     "BatchResult",
+    "CatalogEvent",
     "ConfigurationError",
     "DedupeStore",
     "DeliveryError",

@@ -15,6 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from tfso_events.catalog import (
+    CatalogEvent,
     event_class,
     event_pattern,
     event_schema,
@@ -62,6 +63,7 @@ logging.getLogger("tfso_events").addHandler(logging.NullHandler())
 __all__ = [
     "AuthenticationError",
     "BatchResult",
+    "CatalogEvent",
     "ConfigurationError",
     "DedupeStore",
     "DeliveryError",

@@ -13,7 +13,7 @@ from typing import Any, Union
 
 import msgspec
 
-from tfso_events.errors import EventValidationError, UnknownEventTypeError
+from tfso_events.errors import EventValidationError
 from tfso_events.models._base import (
     _STAMPS,
     DECIMAL_GETTERS,
@@ -27,10 +27,11 @@ from tfso_events.models._base import (
     unreadable,
     utf8_checked,
 )
-from tfso_events.models._catalog import EVENTS
+from tfso_events.models._catalog import _BY_DETAIL_TYPE, EVENTS, CatalogEvent, event_class
 
 __all__ = [
     "DATE_TIME_PATTERN",
+    "CatalogEvent",
     "event_class",
     "event_pattern",
     "event_schema",
@@ -41,10 +42,9 @@ __all__ = [
 
 # The registration is generated from tfso_events/schemas/ (``tfso-events codegen``).
 _EVENTS: tuple[type[TfsoEvent], ...] = EVENTS
-_BY_DETAIL_TYPE: dict[str, type[TfsoEvent]] = {cls.detail_type: cls for cls in _EVENTS}
 
 _ANY_EVENT: Any = Union[_EVENTS]  # noqa: UP007 - a runtime union over a tuple of classes
-_DECODER: msgspec.json.Decoder[TfsoEvent] = msgspec.json.Decoder(_ANY_EVENT)
+_DECODER: msgspec.json.Decoder[CatalogEvent] = msgspec.json.Decoder(_ANY_EVENT)
 
 
 class _Head(msgspec.Struct):
@@ -60,22 +60,7 @@ def events() -> tuple[type[TfsoEvent], ...]:
     return _EVENTS
 
 
-def event_class(detail_type: str) -> type[TfsoEvent]:
-    """The event class of ``detail_type``; :class:`UnknownEventTypeError` if none."""
-    try:
-        return _BY_DETAIL_TYPE[detail_type]
-    except KeyError:
-        raise _unknown(detail_type) from None
-
-
-def _unknown(detail_type: str) -> UnknownEventTypeError:
-    return UnknownEventTypeError(
-        f"unknown detail-type {detail_type!r}; known: {', '.join(_BY_DETAIL_TYPE)}",
-        path="$.detail-type",
-    )
-
-
-def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEvent:
+def parse_event(raw: RawEvent, *, strict: bool = False) -> CatalogEvent | UnknownEvent:
     """Parse an EventBridge envelope into its typed event.
 
     ``raw`` is the envelope as ``bytes``, ``str`` or ``dict`` (what Lambda hands a
@@ -130,7 +115,7 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
         is_mapping = not isinstance(raw, str) and isinstance(raw, Mapping)
         try:
             if is_mapping:
-                event = finite_decimals(typing.cast(TfsoEvent, msgspec.convert(raw, _ANY_EVENT)))
+                event = finite_decimals(typing.cast(CatalogEvent, msgspec.convert(raw, _ANY_EVENT)))
             else:
                 event = finite_decimals(_DECODER.decode(utf8_checked(raw)))  # type: ignore[arg-type]
             check_parsed(event, strict=strict)
@@ -158,7 +143,7 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> TfsoEvent | UnknownEv
     if head.detail_type in _BY_DETAIL_TYPE:
         raise decode_error(error, head.detail_type) from None
     if strict:
-        raise _unknown(head.detail_type)
+        event_class(head.detail_type)  # raises UnknownEventTypeError, listing the known
     try:
         if is_mapping:
             return msgspec.convert(raw, UnknownEvent)

@@ -326,21 +326,59 @@ class DetailTypes(StrEnum):
 
 
 def render_catalog(catalog: Catalog) -> str:
-    """``tfso_events/models/_catalog.py``: every event class, in detail-type order."""
+    """``tfso_events/models/_catalog.py``: every event class in detail-type order, their
+    union ``CatalogEvent`` and ``event_class`` with one overload per detail-type."""
     imports = "".join(
         f"from tfso_events.models.{spec.module_name} import {spec.name}Event\n"
         for spec in sorted(catalog.events, key=lambda s: s.module_name)
     )
     entries = "".join(f"    {spec.name}Event,\n" for spec in catalog.events)
+    union = "".join(f"    {spec.name}Event,\n" for spec in catalog.events)
+    overloads = "".join(
+        "@overload\n"
+        f"def event_class(\n"
+        f'    detail_type: Literal["{spec.detail_type}", DetailTypes.{spec.name}],\n'
+        f") -> type[{spec.name}Event]: ...\n"
+        for spec in catalog.events
+    )
     return (
         header("tfso_events/schemas/*.json")
-        + '"""The catalog registration: every event class, in detail-type order."""\n\n'
+        + '"""The catalog registration: every event class in detail-type order, their union\n'
+        + 'and the typed lookup by detail-type."""\n\n'
         + "from __future__ import annotations\n\n"
+        + "from typing import Literal, TypeAlias, Union, overload\n\n"
+        + "from tfso_events.constants import DetailTypes\n"
+        + "from tfso_events.errors import UnknownEventTypeError\n"
         + "from tfso_events.models._base import TfsoEvent\n"
         + imports
-        + '\n__all__ = ["EVENTS"]\n\n'
+        + '\n__all__ = ["EVENTS", "CatalogEvent", "event_class"]\n\n'
         + "#: Every event class of the catalog (``tfso_events.events()``).\n"
-        + f"EVENTS: tuple[type[TfsoEvent], ...] = (\n{entries})\n"
+        + f"EVENTS: tuple[type[TfsoEvent], ...] = (\n{entries})\n\n"
+        + "#: The union of every event class of the catalog: what ``parse_event`` returns for\n"
+        + "#: a known detail-type, so a ``match`` over it (plus ``UnknownEvent``) can be\n"
+        + "#: checked for exhaustiveness with ``typing.assert_never``.\n"
+        + f"CatalogEvent: TypeAlias = Union[  # noqa: UP007 - one member per line\n{union}]\n"
+        + "CatalogEvent.__doc__ = (  # help(CatalogEvent) says it too\n"
+        + '    "The union of every event class of the catalog: what parse_event returns for a "\n'
+        + '    "known detail-type (match it, with UnknownEvent, exhaustively)."\n'
+        + ")\n\n"
+        + "_BY_DETAIL_TYPE: dict[str, type[TfsoEvent]] = {\n"
+        + "    cls.detail_type: cls for cls in EVENTS\n"
+        + "}\n\n\n"
+        + overloads
+        + "@overload\n"
+        + "def event_class(detail_type: str) -> type[TfsoEvent]: ...\n"
+        + "def event_class(detail_type: str) -> type[TfsoEvent]:\n"
+        + '    """The event class of ``detail_type`` (typed per detail-type for a literal);\n'
+        + '    :class:`~tfso_events.UnknownEventTypeError` if the catalog has none."""\n'
+        + "    try:\n"
+        + "        return _BY_DETAIL_TYPE[detail_type]\n"
+        + "    except KeyError:\n"
+        + "        raise UnknownEventTypeError(\n"
+        + '            f"unknown detail-type {detail_type!r}; "\n'
+        + "            f\"known: {', '.join(_BY_DETAIL_TYPE)}\",\n"
+        + '            path="$.detail-type",\n'
+        + "        ) from None\n"
     )
 
 

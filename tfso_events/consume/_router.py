@@ -434,7 +434,7 @@ class LambdaHandler:
             body = record.get("body") if via == "sqs" else None
             if type(body) is str:
                 try:
-                    event = parse_event(body)
+                    event: TfsoEvent | UnknownEvent = parse_event(body)
                 except EventValidationError:  # an SNS notification, or truly invalid
                     event = decode_sqs_body(body, index)
             else:

@@ -1,0 +1,47 @@
+"""Consumers' types check: parse_event's union and event_class's overloads, under both
+mypy --strict and pyright, and a non-exhaustive match is reported by both."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+BIN = Path(sys.executable).parent
+CHECKERS = {
+    "mypy": [str(BIN / "mypy"), "--strict", "--no-incremental"],
+    "pyright": [str(BIN / "pyright"), "--pythonpath", sys.executable],
+}
+
+
+def _check(checker: str, path: Path) -> subprocess.CompletedProcess[str]:
+    if not (BIN / checker).exists():
+        pytest.fail(f"{checker} is not installed in {BIN} (it is in the dev extra)")
+    return subprocess.run(
+        [*CHECKERS[checker], str(path)], capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
+def test_an_exhaustive_match_over_parse_event_checks(checker: str) -> None:
+    """Matching every catalog event plus UnknownEvent leaves nothing for assert_never,
+    and event_class("<literal>") is the literal's class, for both checkers."""
+    done = _check(checker, HERE / "exhaustive.py")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
+def test_a_missing_case_is_reported(checker: str, tmp_path: Path) -> None:
+    """The same match without BankTransactionStatusChangedV1Event is an error at
+    assert_never for both checkers: the union really is the catalog, not ``TfsoEvent``."""
+    source = (HERE / "exhaustive.py").read_text(encoding="utf-8")
+    lines = source.splitlines(keepends=True)
+    at = next(i for i, line in enumerate(lines) if "CASE-TO-DROP" in line)
+    missing = tmp_path / "missing.py"
+    missing.write_text("".join(lines[:at] + lines[at + 2 :]), encoding="utf-8")
+    done = _check(checker, missing)
+    assert done.returncode != 0
+    assert "BankTransactionStatusChangedV1Event" in done.stdout, done.stdout
