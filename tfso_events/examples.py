@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Literal, overload
 
+from tfso_events.constants import DetailTypes
 from tfso_events.models._base import TfsoEvent
 from tfso_events.models.bank_test_created_v1 import (
     BankTestCreatedV1Address,
@@ -118,7 +120,32 @@ def sample_events(timestamp: datetime = SAMPLE_TIMESTAMP) -> list[TfsoEvent]:
     ]
 
 
+@overload
+def sample_event(
+    detail_type: Literal["bank.test:created@v1", DetailTypes.BankTestCreatedV1],
+    timestamp: datetime = ...,
+) -> BankTestCreatedV1Event: ...
+@overload
+def sample_event(
+    detail_type: Literal["bank.transaction:created@v1", DetailTypes.BankTransactionCreatedV1],
+    timestamp: datetime = ...,
+) -> BankTransactionCreatedV1Event: ...
+@overload
+def sample_event(
+    detail_type: Literal["bank.transaction:deleted@v1", DetailTypes.BankTransactionDeletedV1],
+    timestamp: datetime = ...,
+) -> BankTransactionDeletedV1Event: ...
+@overload
+def sample_event(
+    detail_type: Literal[
+        "bank.transaction:statuschanged@v1", DetailTypes.BankTransactionStatusChangedV1
+    ],
+    timestamp: datetime = ...,
+) -> BankTransactionStatusChangedV1Event: ...
+@overload
+def sample_event(detail_type: str, timestamp: datetime = ...) -> TfsoEvent: ...
 def sample_event(detail_type: str, timestamp: datetime = SAMPLE_TIMESTAMP) -> TfsoEvent:
-    """The sample event of ``detail_type`` (``KeyError`` if there is none)."""
+    """The sample event of ``detail_type``, typed as its class for a literal detail-type
+    (``KeyError`` if there is none)."""
     by_type = {event.detail_type: event for event in sample_events(timestamp)}
     return by_type[detail_type]

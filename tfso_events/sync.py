@@ -4,7 +4,7 @@
 
     from tfso_events.sync import TfsoEventApiClient
 
-    with TfsoEventApiClient("dev", "<CLIENT_ID>", "<SECRET>") as client:
+    with TfsoEventApiClient("dev", client_id, client_secret) as client:
         client.publish(event)
 
 Each facade owns one private event loop running on a daemon thread for its whole life;
@@ -33,6 +33,7 @@ from tfso_events.models._base import TfsoEvent
 from tfso_events.results import BatchResult, PublishResult
 
 if TYPE_CHECKING:
+    from tfso_events._secret import Secret
     from tfso_events.publishing import api as _api
     from tfso_events.publishing import eventbridge as _eventbridge
 
@@ -218,15 +219,15 @@ class TfsoEventApiClient(_SyncPublisher["_api.TfsoEventApiClient"]):
 
     ::
 
-        with TfsoEventApiClient("dev", "<CLIENT_ID>", "<SECRET>") as client:
+        with TfsoEventApiClient() as client:  # or ("dev", client_id, client_secret)
             client.publish(event)
     """
 
     def __init__(
         self,
-        environment: str,
+        environment: str | None = None,
         auth0_application_id: str | None = None,
-        auth0_secret_id: str | None = None,
+        auth0_secret_id: str | Secret | None = None,
         **options: Any,
     ):
         def factory() -> _api.TfsoEventApiClient:

@@ -1,11 +1,11 @@
 """Every code block in README.md and docs/ runs, so the documentation cannot drift.
 
-- ``python`` blocks run as scripts in a fresh interpreter whose environment points both
-  publishers at a local hub (the Auth0 domain, the events API and the EventBridge
-  endpoint; dummy AWS credentials). The placeholder credentials the docs show
-  (``<CLIENT_ID>``/``<SECRET_ID>``) are registered with that hub, so the examples publish
-  for real. ``aws_cdk`` is not a dependency: blocks importing it get a small recording
-  stand-in that checks the arguments CDK would receive.
+- ``python`` blocks run exactly as printed, as scripts in a fresh interpreter whose
+  environment is the reader's with only the ``export`` lines of ``tfso-events hub``'s
+  banner added (as the README says to do), so the examples publish for real to the hub
+  started that way. ``aws_cdk`` is not a dependency: blocks importing it get a small
+  recording stand-in that checks the arguments CDK would receive.
+- Every ``python`` block also passes ``mypy --strict`` (one run over all of them).
 - ``json`` blocks must parse.
 - ``sh`` blocks: ``make`` lines must name a target of the Makefile (running ``make test``
   inside ``make test`` would recurse); ``tfso-events`` lines run through the real entry
@@ -20,15 +20,14 @@ import asyncio
 import os
 import re
 import shlex
+import signal
+import subprocess
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
-
-from tfso_events import TfsoModules
-from tfso_events.local import LocalHub
 
 ROOT = Path(__file__).resolve().parents[2]
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -144,9 +143,43 @@ def _blocks() -> list[tuple[str, int, str, str]]:
 BLOCKS = _blocks()
 
 
+@pytest.fixture(scope="module")
+def hub_exports() -> Iterator[dict[str, str]]:
+    """``tfso-events hub`` as the README tells the reader to start it (on a free port),
+    and the ``export`` lines its banner prints: the only environment the blocks get."""
+    hub = subprocess.Popen(
+        [TFSO_EVENTS, "hub", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TFSO_EVENTS_"))},
+    )
+    assert hub.stdout is not None
+    exports: dict[str, str] = {}
+    banner: list[str] = []
+    try:
+        for line in hub.stdout:
+            banner.append(line)
+            if match := re.match(r"\s*export (\w+)=(\S+)$", line):
+                exports[match.group(1)] = match.group(2)
+            if line.startswith("Ctrl-C stops the hub"):
+                break
+        assert "TFSO_EVENTS_API_URL" in exports, "".join(banner)
+        yield exports
+    finally:
+        hub.send_signal(signal.SIGINT)
+        try:
+            hub.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            hub.kill()
+            hub.wait()
+        hub.stdout.close()
+
+
 @pytest.fixture
-async def doc_env(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
-    """An environment pointing everything at a fresh local hub, plus an aws_cdk stand-in."""
+def doc_env(hub_exports: dict[str, str], tmp_path: Path) -> dict[str, str]:
+    """The reader's environment with the hub's exports pasted in, plus an aws_cdk
+    stand-in on ``PYTHONPATH`` (what ``pip install aws-cdk-lib`` would give)."""
     stubs = tmp_path / "stubs" / "aws_cdk"
     stubs.mkdir(parents=True)
     (stubs / "__init__.py").write_text(CDK_STUB)
@@ -155,24 +188,13 @@ async def doc_env(tmp_path: Path) -> AsyncIterator[dict[str, str]]:
     (stubs / "aws_sqs.py").write_text(CDK_SQS)
     (stubs / "aws_lambda.py").write_text(CDK_LAMBDA)
     (stubs / "aws_lambda_event_sources.py").write_text(CDK_EVENT_SOURCES)
-    async with LocalHub() as hub:
-        hub.register_client("<CLIENT_ID>", "<SECRET_ID>", [str(m) for m in TfsoModules])
-        env = {
-            key: value
-            for key, value in os.environ.items()
-            if not key.startswith(("AWS_", "TFSO_EVENTS_"))
-        }
-        env.update(
-            TFSO_EVENTS_AUTH0_DOMAIN=hub.url,
-            TFSO_EVENTS_API_URL=hub.url,
-            AWS_ENDPOINT_URL_EVENTBRIDGE=hub.url,
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_DEFAULT_REGION="eu-west-1",
-            PYTHONPATH=str(tmp_path / "stubs"),
-            TFSO_DOCS_HUB=hub.url,
-        )
-        yield env
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("AWS_", "TFSO_EVENTS_"))
+    }
+    env.update(hub_exports, PYTHONPATH=str(tmp_path / "stubs"))
+    return env
 
 
 async def _run(argv: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
@@ -221,7 +243,8 @@ async def test_code_block_runs(
                 argv = [TFSO_EVENTS, *words[1:]]
                 if len(words) > 1 and words[1] in LONG_RUNNING:
                     argv.append("--help")
-                argv = [a.replace("http://127.0.0.1:8642", doc_env["TFSO_DOCS_HUB"]) for a in argv]
+                hub = doc_env["TFSO_EVENTS_API_URL"]
+                argv = [a.replace("http://127.0.0.1:8642", hub) for a in argv]
                 status, output = await _run(argv, doc_env, ROOT)
                 assert status == 0, f"{path}: {line!r} failed:\n{output}"
             elif words[0] in {"pip", "python", "python3", "export", "cd", "git"}:
@@ -232,3 +255,45 @@ async def test_code_block_runs(
         return
     else:
         pytest.fail(f"{path} block {index}: code blocks must be python, json, sh or text")
+
+
+CDK_MODULES = [
+    "aws_events",
+    "aws_events_targets",
+    "aws_sqs",
+    "aws_lambda",
+    "aws_lambda_event_sources",
+]
+ANY_STUB = "from typing import Any\n\ndef __getattr__(name: str) -> Any: ...\n"
+
+
+def test_every_python_block_passes_mypy_strict(tmp_path: Path) -> None:
+    """Every python block of README.md and docs/ type-checks under ``mypy --strict``, as
+    a reader's strictly typed service would check it (aws_cdk, not installed, is an
+    ``Any`` stub); an error names the file and block."""
+    stubs = tmp_path / "stubs" / "aws_cdk"
+    stubs.mkdir(parents=True)
+    (stubs / "__init__.pyi").write_text(ANY_STUB)
+    for module in CDK_MODULES:
+        (stubs / f"{module}.pyi").write_text(ANY_STUB)
+    blocks = tmp_path / "blocks"
+    blocks.mkdir()
+    names: dict[str, str] = {}
+    for path, index, language, code in BLOCKS:
+        if language == "python":
+            name = re.sub(r"\W", "_", path) + f"_block{index}.py"
+            (blocks / name).write_text(code, encoding="utf-8")
+            names[name] = f"{path} block {index}"
+    assert len(names) > 30  # the blocks were found
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("mypy")), "--strict", "--no-incremental", "."],
+        cwd=blocks,
+        env={**os.environ, "MYPYPATH": str(tmp_path / "stubs")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    report = done.stdout
+    for name, where in names.items():
+        report = report.replace(name, where)
+    assert done.returncode == 0, report + done.stderr

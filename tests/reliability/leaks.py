@@ -9,8 +9,8 @@ A leak is any of:
 * a JSON Web Token (``eyJ...`` header ``.`` ``eyJ...`` payload ``.`` signature), which is
   what every access token the local hub or Auth0 issues looks like;
 * a token of the ``tests/api`` stub (``tok-<n>-<16 hex>``);
-* a client secret the suite uses: the hub's default ``local-secret``, the docs'
-  ``<SECRET_ID>``, the recognisable secrets of ``tests/api`` and of this folder, and any
+* a client secret the suite uses: the hub's default ``local-secret`` (the docs' blocks
+  publish with it), the recognisable secrets of ``tests/api`` and of this folder, and any
   added with :func:`watch_secret`.
 """
 
@@ -37,7 +37,6 @@ __all__ = [
 #: Client secrets used across the suite (a leak of any of them is a failure).
 SECRETS: set[str] = {
     "local-secret",  # the hub's ready client (tfso_events.local.DEFAULT_CLIENT_SECRET)
-    "<SECRET_ID>",  # the placeholder of README/docs, registered by tests/docs
     "s3cr3t-DO-NOT-LEAK-7f1c",  # tests/api (the Auth0 stub's client)
     "very-secret-value",  # tests/api/test_auth_policy.py
     "leaky-secret-5e1d",  # tests/api/test_api_hub.py

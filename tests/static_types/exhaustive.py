@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from tfso_events import DetailTypes, UnknownEvent, event_class, parse_event
+from tfso_events.examples import sample_event
 from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event
 from tfso_events.models.bank_transaction_deleted_v1 import BankTransactionDeletedV1Event
@@ -34,3 +35,4 @@ def route(raw: bytes) -> str:
 
 created: type[BankTransactionCreatedV1Event] = event_class("bank.transaction:created@v1")
 tested: type[BankTestCreatedV1Event] = event_class(DetailTypes.BankTestCreatedV1)
+sampled: BankTransactionCreatedV1Event = sample_event("bank.transaction:created@v1")

@@ -498,7 +498,9 @@ from __future__ import annotations
 
 '''
         + "\n".join(imports)
-        + "\n\nfrom tfso_events.models._base import TfsoEvent\n"
+        + "\nfrom typing import Literal, overload\n"
+        + "\nfrom tfso_events.constants import DetailTypes\n"
+        + "from tfso_events.models._base import TfsoEvent\n"
         + models
         + '''
 __all__ = ["SAMPLE_TIMESTAMP", "sample_event", "sample_events"]
@@ -512,11 +514,21 @@ def sample_events(timestamp: datetime = SAMPLE_TIMESTAMP) -> list[TfsoEvent]:
     return [
 '''
         + "".join(builders)
-        + '''    ]
-
-
-def sample_event(detail_type: str, timestamp: datetime = SAMPLE_TIMESTAMP) -> TfsoEvent:
-    """The sample event of ``detail_type`` (``KeyError`` if there is none)."""
+        + "    ]\n\n\n"
+        + "".join(
+            "@overload\n"
+            "def sample_event(\n"
+            f'    detail_type: Literal["{spec.detail_type}", DetailTypes.{spec.name}],\n'
+            "    timestamp: datetime = ...,\n"
+            f") -> {spec.name}Event: ...\n"
+            for spec in catalog.events
+        )
+        + "@overload\n"
+        + "def sample_event(detail_type: str, timestamp: datetime = ...) -> TfsoEvent: ...\n"
+        + "def sample_event(detail_type: str, timestamp: datetime = SAMPLE_TIMESTAMP) "
+        + '''-> TfsoEvent:
+    """The sample event of ``detail_type``, typed as its class for a literal detail-type
+    (``KeyError`` if there is none)."""
     by_type = {event.detail_type: event for event in sample_events(timestamp)}
     return by_type[detail_type]
 '''
