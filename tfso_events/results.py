@@ -8,16 +8,16 @@ Re-exported by :mod:`tfso_events`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from tfso_events.errors import publish_error
 
 if TYPE_CHECKING:
     from tfso_events.models._base import TfsoEvent
 
-__all__ = ["BatchResult", "PublishFailure", "PublishResult"]
+__all__ = ["BatchResult", "OnResult", "PublishFailure", "PublishResult"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,3 +108,8 @@ class BatchResult:
                 [failure.error for failure in self.failed],
             )
         return self
+
+
+OnResult: TypeAlias = Callable[[PublishResult | PublishFailure], object]
+"""The ``on_result=`` callback of ``publish_many``: called with each event's outcome the
+moment it is final, once per event, in the order answers arrive (not input order)."""

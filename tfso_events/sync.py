@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from tfso_events._secret import Secret
     from tfso_events.publishing import api as _api
     from tfso_events.publishing import eventbridge as _eventbridge
+    from tfso_events.publishing._batching import RetryPolicy
+    from tfso_events.results import OnResult
 
 __all__ = ["TfsoEventApiClient", "TfsoEventBridgeClient"]
 
@@ -51,7 +53,12 @@ class _AsyncPublisher(Protocol):
     async def publish(self, event: TfsoEvent) -> PublishResult: ...
 
     async def publish_many(
-        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = ...
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = ...,
+        on_result: OnResult | None = ...,
+        retry: RetryPolicy | None = ...,
     ) -> BatchResult: ...
 
     async def open(self) -> Any: ...
@@ -162,15 +169,26 @@ class _SyncPublisher(Generic[_C]):
         return self._call(lambda: self._client.publish(event))
 
     def publish_many(
-        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = True
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = True,
+        on_result: OnResult | None = None,
+        retry: RetryPolicy | None = None,
     ) -> BatchResult:
         """Publish many events and block until every one has an id or a failure.
 
         Raises :class:`~tfso_events.PublishError` (carrying the :class:`BatchResult`) when
-        any failed, unless ``raise_on_error=False``.
+        any failed, unless ``raise_on_error=False``. ``on_result`` and ``retry`` are the
+        async client's; ``on_result`` runs on the facade's loop thread, so keep it short
+        and thread-safe (a counter, a queue).
         """
         batch = list(events)
-        return self._call(lambda: self._client.publish_many(batch, raise_on_error=raise_on_error))
+        return self._call(
+            lambda: self._client.publish_many(
+                batch, raise_on_error=raise_on_error, on_result=on_result, retry=retry
+            )
+        )
 
     def close(self) -> None:
         """Flush what is in flight, close connections and stop the background loop."""

@@ -28,11 +28,12 @@ def _has_open(pid: int, path: Path) -> bool:
 
 
 @pytest.mark.parametrize("via", ["api", "eventbridge"])
-async def test_sigterm_mid_file_reports_and_keeps_the_unconfirmed(
+async def test_sigterm_mid_file_waits_for_the_answers_in_flight(
     hub: LocalHub, tmp_path: Path, via: str
 ) -> None:
-    """SIGTERM while batches are in flight: exit 130 (not 143), the summary says how many
-    were sent, and the batch in flight is in --failed-out."""
+    """SIGTERM while batches are in flight: no more records are read, the answers in
+    flight are awaited, and the summary's sent count is exactly what the hub stored;
+    exit 130 (not 143), nothing unconfirmed, an empty --failed-out."""
     names = [f"t {i:03d}" for i in range(60)]
     path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in names])
     failed = tmp_path / "failed.ndjson"
@@ -49,10 +50,39 @@ async def test_sigterm_mid_file_reports_and_keeps_the_unconfirmed(
     assert done.code == 130, done.err
     assert done.out.startswith("publish: interrupted after line ")
     sent = int(done.out.split(": ", 2)[2].split(" sent")[0])
-    assert 5 <= sent <= hub.count() < len(names)
-    unconfirmed = [first_name(r) for r in read_ndjson(failed)]
+    assert 5 <= sent == hub.count() < len(names)
+    assert ", 0 unconfirmed" in done.out
+    assert read_ndjson(failed) == []
+
+
+@pytest.mark.parametrize("via", ["api", "eventbridge"])
+async def test_sigterm_without_grace_keeps_the_unconfirmed(
+    hub: LocalHub, tmp_path: Path, via: str
+) -> None:
+    """With --stop-grace 0, SIGTERM gives up on the answers in flight at once: those
+    records are counted unconfirmed and kept in --failed-out, marked so; every other
+    record of the file is confirmed sent or was not sent."""
+    names = [f"t {i:03d}" for i in range(60)]
+    path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in names])
+    failed = tmp_path / "failed.ndjson"
+    hub.faults.latency = 0.2
+    proc = await start(
+        "publish", str(path), *_target(hub, via), "--concurrency", "1", "--batch-size", "5",
+        "--failed-out", str(failed), "--stop-grace", "0",
+    )  # fmt: skip
+    async with asyncio.timeout(30):
+        while hub.count() < 2:  # noqa: ASYNC110 - the hub has no arrival hook to await
+            await asyncio.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    done = await finish(proc)
+    assert done.code == 130, done.err
+    sent = int(done.out.split(": ", 2)[2].split(" sent")[0])
+    unconfirmed = read_ndjson(failed)
     assert unconfirmed
-    assert set(unconfirmed) <= set(names[sent:])
+    assert f", {len(unconfirmed)} unconfirmed" in done.out
+    assert all(r["reason"].startswith("unconfirmed") for r in unconfirmed)
+    assert {first_name(r) for r in unconfirmed} <= set(names[sent:])
+    assert sent <= hub.count() <= sent + len(unconfirmed)
 
 
 @pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")

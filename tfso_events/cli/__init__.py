@@ -407,6 +407,32 @@ def _problem(exc: Exception) -> str:
             help="write every failed or invalid record here (NDJSON, with a reason), "
             "ready to publish again",
         ),
+        arg(
+            "--unconfirmed-out",
+            metavar="FILE",
+            help="write the records in flight without an answer when publish was stopped "
+            "here (they may have arrived); default: into --failed-out, marked unconfirmed",
+        ),
+        arg(
+            "--state",
+            metavar="FILE",
+            help="record the number of every record confirmed sent in FILE, as answers "
+            "arrive, so an interrupted run can be resumed",
+        ),
+        arg(
+            "--resume",
+            action="store_true",
+            help="skip the records --state FILE lists as sent by an earlier run over the "
+            "same input, and go on recording into it",
+        ),
+        arg(
+            "--stop-grace",
+            type=_seconds,
+            default=10.0,
+            metavar="SECONDS",
+            help="on Ctrl-C or SIGTERM, wait this long for the answers to what is in "
+            "flight before giving up on them (default: %(default)s)",
+        ),
     ],
 )
 def publish(args: argparse.Namespace) -> int:
@@ -417,7 +443,14 @@ def publish(args: argparse.Namespace) -> int:
     and never sent. Delivery failures (after retries) are reported with their reason.
     --failed-out writes each failed or invalid record as read, plus a "reason" key that
     publish and validate ignore, so it can be fixed if needed and published again.
-    Ctrl-C stops cleanly and reports what was sent.
+    The first record goes alone: a target that cannot be reached, or that refuses the
+    credentials, stops the run at once with one message.
+
+    Each record is confirmed as its answer arrives. Ctrl-C (or SIGTERM) stops reading,
+    waits up to --stop-grace seconds for the answers in flight (Ctrl-C again: stop
+    waiting), and reports sent, failed, invalid and unconfirmed records separately;
+    with --state FILE, run the same command with --resume to send the rest and nothing
+    twice.
 
     Exit status: 0 when every record was sent, 1 when any failed or was invalid,
     2 for a usage or configuration error, 130 when interrupted.

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import math
 import random
 import time
@@ -31,7 +32,9 @@ from typing import Any, Generic, TypeVar
 
 from tfso_events.errors import DeliveryError, TfsoEventsError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.results import BatchResult, PublishFailure, PublishResult
+from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
+
+log = logging.getLogger("tfso_events.publish")
 
 __all__ = [
     "DEFAULT_RETRY_DEADLINE",
@@ -49,6 +52,7 @@ __all__ = [
     "RetryableCallError",
     "chunk",
     "deliver",
+    "settle_all",
 ]
 
 P = TypeVar("P")
@@ -375,6 +379,7 @@ async def deliver(
     semaphore: asyncio.Semaphore | None = None,
     rate: AdaptiveRate | None = None,
     clock: Callable[[], float] = time.monotonic,
+    on_result: OnResult | None = None,
 ) -> dict[int, PublishResult | PublishFailure]:
     """Send every batch, retrying retryable entries, and return each entry's outcome
     keyed by its ``index``.
@@ -389,6 +394,10 @@ async def deliver(
     ``semaphore`` and ``rate``, when given, are the client's own, so that every
     ``deliver()`` it runs shares one concurrency limit (its pool) and one adaptive send
     rate; without ``rate`` (and with ``policy.adaptive``) this call makes its own.
+
+    ``on_result`` is called with each outcome the moment it is final (an entry accepted,
+    refused or given up), once per entry, in the order answers arrive; what it raises
+    is logged and does not stop the delivery.
     """
     if semaphore is None:
         semaphore = asyncio.Semaphore(max_concurrency)
@@ -397,6 +406,7 @@ async def deliver(
     elif rate is None:
         rate = AdaptiveRate(clock)
     outcomes: dict[int, PublishResult | PublishFailure] = {}
+    settle = _settler(outcomes, on_result)
     budget = policy.deadline if policy.deadline is not None else math.inf
     last_progress = clock()
 
@@ -406,9 +416,7 @@ async def deliver(
     def give_up(entries: Sequence[Entry[P]], code: str, message: str) -> None:
         for entry in entries:
             error = DeliveryError(message, code=code, attempts=entry.attempts)
-            outcomes[entry.index] = PublishFailure(
-                entry.index, entry.event, error, code, entry.attempts
-            )
+            settle(PublishFailure(entry.index, entry.event, error, code, entry.attempts))
 
     async def run(batch: Sequence[Entry[P]]) -> None:
         nonlocal last_progress
@@ -441,8 +449,10 @@ async def deliver(
             for entry, answer in zip(pending, answers, strict=True):
                 if isinstance(answer, Accepted):
                     last_progress = now
-                    outcomes[entry.index] = PublishResult(
-                        answer.event_id, entry.event.detail_type, entry.attempts, entry.index
+                    settle(
+                        PublishResult(
+                            answer.event_id, entry.event.detail_type, entry.attempts, entry.index
+                        )
                     )
                 elif isinstance(answer, Retry):
                     throttled += answer.throttled
@@ -451,8 +461,10 @@ async def deliver(
                     if answer.retry_after is not None:
                         retry_after = max(retry_after or 0.0, answer.retry_after)
                 else:
-                    outcomes[entry.index] = PublishFailure(
-                        entry.index, entry.event, answer.error, answer.code, entry.attempts
+                    settle(
+                        PublishFailure(
+                            entry.index, entry.event, answer.error, answer.code, entry.attempts
+                        )
                     )
             if rate is not None:
                 rate.record(sent_at, len(pending), throttled)
@@ -485,6 +497,40 @@ async def deliver(
         for batch in work:
             group.create_task(run(batch))
     return outcomes
+
+
+def _settler(
+    outcomes: dict[int, PublishResult | PublishFailure], on_result: OnResult | None
+) -> Callable[[PublishResult | PublishFailure], None]:
+    """Record an entry's final outcome, and tell ``on_result`` (whose errors are
+    logged: a caller's bookkeeping must not lose the other entries' outcomes)."""
+    if on_result is None:
+
+        def settle(outcome: PublishResult | PublishFailure) -> None:
+            outcomes[outcome.index] = outcome
+
+        return settle
+
+    def settle_and_tell(outcome: PublishResult | PublishFailure) -> None:
+        outcomes[outcome.index] = outcome
+        try:
+            on_result(outcome)
+        except Exception:
+            log.exception("on_result raised for event #%d; delivery goes on", outcome.index)
+
+    return settle_and_tell
+
+
+def settle_all(
+    outcomes: Iterable[PublishResult | PublishFailure], on_result: OnResult | None
+) -> dict[int, PublishResult | PublishFailure]:
+    """Outcomes decided without :func:`deliver` (a client that could not connect),
+    keyed by index, each told to ``on_result`` as :func:`deliver` would."""
+    found: dict[int, PublishResult | PublishFailure] = {}
+    settle = _settler(found, on_result)
+    for outcome in outcomes:
+        settle(outcome)
+    return found
 
 
 class InFlight:

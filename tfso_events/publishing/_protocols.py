@@ -19,10 +19,13 @@ nothing.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol, Self, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, runtime_checkable
 
 from tfso_events.models._base import TfsoEvent
-from tfso_events.results import BatchResult, PublishResult
+from tfso_events.results import BatchResult, OnResult, PublishResult
+
+if TYPE_CHECKING:
+    from tfso_events.publishing._batching import RetryPolicy
 
 __all__ = ["Publisher", "SyncPublisher"]
 
@@ -37,9 +40,15 @@ class Publisher(Protocol):
         ...
 
     async def publish_many(
-        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = ...
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = ...,
+        on_result: OnResult | None = ...,
+        retry: RetryPolicy | None = ...,
     ) -> BatchResult:
-        """Publish many events; one result per event, in input order."""
+        """Publish many events; one result per event, in input order (``on_result``:
+        each outcome as it becomes final; ``retry``: this call's retry policy)."""
         ...
 
     async def open(self) -> Self:
@@ -62,9 +71,15 @@ class SyncPublisher(Protocol):
         ...
 
     def publish_many(
-        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = ...
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = ...,
+        on_result: OnResult | None = ...,
+        retry: RetryPolicy | None = ...,
     ) -> BatchResult:
-        """Publish many events; one result per event, in input order."""
+        """Publish many events; one result per event, in input order (``on_result``:
+        each outcome as it becomes final; ``retry``: this call's retry policy)."""
         ...
 
     def open(self) -> Self:

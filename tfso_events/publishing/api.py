@@ -68,6 +68,7 @@ from tfso_events.publishing._batching import (
     deliver,
 )
 from tfso_events.publishing._lifecycle import PublisherLifecycle
+from tfso_events.results import OnResult
 
 if TYPE_CHECKING:
     import aiohttp
@@ -211,7 +212,12 @@ class TfsoEventApiClient(PublisherLifecycle):
         return outcome
 
     async def publish_many(
-        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = True
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = True,
+        on_result: OnResult | None = None,
+        retry: RetryPolicy | None = None,
     ) -> BatchResult:
         """Publish many events, up to ``max_concurrency`` at a time.
 
@@ -221,6 +227,12 @@ class TfsoEventApiClient(PublisherLifecycle):
         result per event, in input order. When any event failed for good,
         :class:`~tfso_events.PublishError` carrying that result is raised, unless
         ``raise_on_error=False``.
+
+        ``on_result``, when given, is called with each event's
+        :class:`~tfso_events.PublishResult` or :class:`~tfso_events.PublishFailure`
+        the moment it is final, in the order answers arrive (a progress bar, a
+        checkpoint of what is confirmed; what it raises is logged). ``retry`` replaces
+        the client's :class:`~tfso_events.RetryPolicy` for this call.
         """
         self._check_open()
         entries = []
@@ -236,9 +248,10 @@ class TfsoEventApiClient(PublisherLifecycle):
             outcomes = await deliver(
                 ([entry] for entry in entries),
                 self._send,
-                policy=self._retry,
+                policy=retry or self._retry,
                 max_concurrency=self._max_concurrency,
                 rate=self._rate,
+                on_result=on_result,
             )
         result = BatchResult.of(outcomes[entry.index] for entry in entries)
         return result.raise_on_failure() if raise_on_error else result

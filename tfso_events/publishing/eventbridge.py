@@ -68,9 +68,11 @@ from tfso_events.publishing._batching import (
     RetryPolicy,
     chunk,
     deliver,
+    settle_all,
 )
 from tfso_events.publishing._lifecycle import PublisherLifecycle
 from tfso_events.publishing._redact import redact_botocore_logs
+from tfso_events.results import OnResult
 
 if TYPE_CHECKING:
     import aioboto3
@@ -320,7 +322,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         return outcome
 
     async def publish_many(
-        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = True
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = True,
+        on_result: OnResult | None = None,
+        retry: RetryPolicy | None = None,
     ) -> BatchResult:
         """Publish many events in ``PutEvents`` calls of up to 10 entries and at most
         ``max_request_bytes``, up to ``max_concurrency`` calls at a time.
@@ -335,6 +342,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         its ``attempts``. When any event failed for good,
         :class:`~tfso_events.PublishError` carrying that result is raised, unless
         ``raise_on_error=False``.
+
+        ``on_result``, when given, is called with each event's
+        :class:`~tfso_events.PublishResult` or :class:`~tfso_events.PublishFailure`
+        the moment it is final, in the order answers arrive (a progress bar, a
+        checkpoint of what is confirmed; what it raises is logged). ``retry`` replaces
+        the client's :class:`~tfso_events.RetryPolicy` for this call.
         """
         self._check_open()
         trace = amzn_trace_id()
@@ -355,13 +368,18 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             except (AuthenticationError, ConfigurationError) as exc:
                 # What stops every call fails every event with it, as it fails publish()
                 # (one rule for both methods: tfso_events.errors).
-                outcomes: dict[int, PublishResult | PublishFailure] = {
-                    entry.index: PublishFailure(entry.index, entry.event, exc, None, 0)
-                    for entry in entries
-                }
+                outcomes = settle_all(
+                    (PublishFailure(entry.index, entry.event, exc, None, 0) for entry in entries),
+                    on_result,
+                )
             else:
                 outcomes = await deliver(
-                    batches, self._send, policy=self._retry, semaphore=self._slots, rate=self._rate
+                    batches,
+                    self._send,
+                    policy=retry or self._retry,
+                    semaphore=self._slots,
+                    rate=self._rate,
+                    on_result=on_result,
                 )
         result = BatchResult.of([outcomes[index] for index in range(len(entries))])
         return result.raise_on_failure() if raise_on_error else result

@@ -24,7 +24,7 @@ from tfso_events.publishing.eventbridge import (
     TfsoEventBridgeClient,
     _entry_outcome,
 )
-from tfso_events.results import BatchResult, PublishResult
+from tfso_events.results import BatchResult, OnResult, PublishResult
 from tfso_events.sync import _SyncPublisher
 from tfso_events.testing._match import describe_mismatch, matches
 
@@ -168,13 +168,20 @@ class MemoryPublisher:
         return await self._client.publish(event)
 
     async def publish_many(
-        self, events: Iterable[TfsoEvent], *, raise_on_error: bool = True
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = True,
+        on_result: OnResult | None = None,
+        retry: RetryPolicy | None = None,
     ) -> BatchResult:
         """Publish many events, as ``TfsoEventBridgeClient.publish_many`` does: all are
         validated first (one invalid: nothing is recorded), then each ends with an id or
         a failure; :class:`~tfso_events.PublishError` when any failed, unless
-        ``raise_on_error=False``."""
-        return await self._client.publish_many(events, raise_on_error=raise_on_error)
+        ``raise_on_error=False``; ``on_result`` and ``retry`` as there."""
+        return await self._client.publish_many(
+            events, raise_on_error=raise_on_error, on_result=on_result, retry=retry
+        )
 
     async def open(self) -> MemoryPublisher:
         """As the EventBridge client's ``open()``: raises what ``misconfigure()`` set
