@@ -91,6 +91,21 @@ def _publish_one(url: str) -> str:
     return event_id
 
 
+def _start_hub(*argv: str) -> tuple[subprocess.Popen[str], _Lines]:
+    """Start ``tfso-events hub *argv`` as a child, its stdout read line by line."""
+    proc = subprocess.Popen(
+        [str(_EXE), "hub", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    return proc, _Lines(proc)
+
+
+def _banner(lines: _Lines) -> tuple[str, str]:
+    """The hub's banner, once printed, and the URL it names."""
+    banner = lines.until(re.compile("Ctrl-C stops the hub"), timeout=30)
+    url = _URL.search(banner).group(1)  # type: ignore[union-attr]
+    return banner, url
+
+
 def _stop(proc: subprocess.Popen[str], lines: _Lines, signum: int) -> tuple[int, str]:
     """Send ``signum``; return the exit code and stderr (killing it if it hangs)."""
     proc.send_signal(signum)
@@ -113,16 +128,9 @@ def test_hub_command_serves_and_stops_cleanly(signum: int, tmp_path: Path) -> No
     issues tokens, takes events, and exits 0 on Ctrl-C (SIGINT) or SIGTERM."""
     port = _free_port()
     db = tmp_path / "hub.db"
-    proc = subprocess.Popen(
-        [str(_EXE), "hub", "--port", str(port), "--db", str(db), "--token-ttl", "60"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = _Lines(proc)
+    proc, lines = _start_hub("--port", str(port), "--db", str(db), "--token-ttl", "60")
     try:
-        banner = lines.until(re.compile("Ctrl-C stops the hub"), timeout=30)
-        url = _URL.search(banner).group(1)  # type: ignore[union-attr]
+        banner, url = _banner(lines)
         assert url == f"http://127.0.0.1:{port}"
         for line in (
             "export TFSO_EVENTS_ENVIRONMENT=local",
@@ -276,17 +284,9 @@ def test_the_banners_exports_work_as_printed(via: str, tmp_path: Path) -> None:
     is not the default, so no fallback URL could pass for it): every event arrives."""
     from tests.cli.conftest import body, clean_env, person, write_ndjson
 
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(_EXE), "hub", "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines = _Lines(proc)
+    proc, lines = _start_hub("--port", str(_free_port()))
     try:
-        banner = lines.until(re.compile("Ctrl-C stops the hub"), timeout=30)
-        url = _URL.search(banner).group(1)  # type: ignore[union-attr]
+        banner, url = _banner(lines)
         exports = [
             line.strip() for line in banner.splitlines() if line.strip().startswith("export ")
         ]
