@@ -29,7 +29,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any, Protocol
 
@@ -310,7 +310,8 @@ class _StopOnSignals:
         self._count = 0
         self._work: asyncio.Future[Any] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self.in_flight = 0
+        #: How many records are in flight without an answer (set by the work).
+        self.in_flight: Callable[[], int] = lambda: 0
 
     def __enter__(self) -> _StopOnSignals:
         self._loop = asyncio.get_running_loop()
@@ -333,11 +334,12 @@ class _StopOnSignals:
         if self._work is None:
             print("\ntfso-events publish: stopping", file=sys.stderr)
             return
-        if self._count == 1 and self.in_flight and self.grace > 0:
+        waiting = self.in_flight()
+        if self._count == 1 and waiting and self.grace > 0:
             print(
                 f"\ntfso-events publish: stopping; waiting up to {self.grace:g} s for the "
-                f"answers to {counted(self.in_flight, 'event')} in flight (Ctrl-C again "
-                "to stop waiting)",
+                f"answers to {counted(waiting, 'event')} in flight (Ctrl-C again to stop "
+                "waiting)",
                 file=sys.stderr,
             )
             self._timer = self._loop.call_later(self.grace, self._work.cancel)
@@ -425,7 +427,7 @@ async def _send(
     stop: _StopOnSignals,
 ) -> None:
     tally.in_flight = items
-    stop.in_flight = len(items)
+    stop.in_flight = lambda: sum(not item.done for item in items)
     _progress(progress, tally)  # what was read shows while the batch is in flight
     failures: list[PublishFailure] = []
     try:
@@ -438,7 +440,7 @@ async def _send(
         await _publish_many(client, pending, tally, outputs, progress, failures)
     finally:
         tally.in_flight = [item for item in items if not item.done]
-        stop.in_flight = len(tally.in_flight)
+        stop.in_flight = lambda: 0
         if outputs.state is not None:
             outputs.state.flush()
     _progress(progress, tally)
