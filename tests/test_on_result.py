@@ -11,7 +11,9 @@ from typing import Any
 import aioboto3
 import pytest
 
+from tests.conftest import Serve
 from tfso_events import (
+    DeliveryError,
     PublishFailure,
     PublishResult,
     RetryPolicy,
@@ -152,3 +154,35 @@ async def test_memory_and_sync_publishers_tell_outcomes(hub: LocalHub) -> None:
         result = client.publish_many(_events(3), on_result=told.append)
     assert result.ok
     assert sorted(o.index for o in told) == [0, 1, 2]
+
+
+@pytest.mark.parametrize("via", sorted(CLIENTS))
+async def test_a_throttled_failure_is_retryable(hub: LocalHub, via: str) -> None:
+    """A failure whose every try was throttled is ``retryable``: the policy ran out, and
+    sending the event again later may succeed."""
+    hub.faults.throttle_rate = 1.0
+    async with CLIENTS[via](hub, retry=RetryPolicy(max_attempts=2, base_delay=0)) as client:
+        result = await client.publish_many(_events(1), raise_on_error=False)
+    (failure,) = result.failed
+    assert isinstance(failure.error, DeliveryError)
+    assert failure.error.retryable is True
+
+
+async def test_a_refused_event_is_not_retryable(hub: LocalHub, serve: Serve) -> None:
+    """An event the events API refuses (400) fails at once and is not ``retryable``."""
+    from aiohttp import web
+
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"message": "no"}, status=400)
+
+    app = web.Application()
+    app.router.add_post("/events", refuse)
+    api_url = await serve(app)
+    async with TfsoEventApiClient(
+        "local", "local-client", "local-secret", api_url=api_url, auth0_domain=hub.url
+    ) as client:
+        result = await client.publish_many(_events(1), raise_on_error=False)
+    (failure,) = result.failed
+    assert failure.attempts == 1
+    assert isinstance(failure.error, DeliveryError)
+    assert failure.error.retryable is False

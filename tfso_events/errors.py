@@ -116,12 +116,21 @@ class PublishError(TfsoEventsError):
 
 class DeliveryError(PublishError):
     """A single ``publish()`` failed for good: ``code`` is the transport's error code
-    (``ThrottlingException``, ``http_503``, ...) and ``attempts`` how often it was tried."""
+    (``ThrottlingException``, ``http_503``, ...) and ``attempts`` how often it was tried.
+    ``retryable`` is ``True`` when every failure was a passing one (throttling, a 5xx, no
+    answer) and the publisher gave up under its :class:`~tfso_events.RetryPolicy` (the
+    deadline or the attempts ran out): sending the event again later may succeed. A
+    refusal of the event itself is ``False``."""
 
-    def __init__(self, message: str, *, code: str | None = None, attempts: int = 1) -> None:
+    retryable: bool = False
+
+    def __init__(
+        self, message: str, *, code: str | None = None, attempts: int = 1, retryable: bool = False
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.attempts = attempts
+        self.retryable = retryable
 
 
 # The errors a delivery failure raises when its cause was the credentials, the

@@ -416,8 +416,8 @@ def _problem(exc: Exception) -> str:
         arg(
             "--state",
             metavar="FILE",
-            help="record the number of every record confirmed sent in FILE, as answers "
-            "arrive, so an interrupted run can be resumed",
+            help="record the number of every record confirmed sent in FILE (written at the "
+            "end of each batch and when the run stops), so an interrupted run can be resumed",
         ),
         arg(
             "--resume",

@@ -1,21 +1,23 @@
 """``tfso-events publish``: bulk publish a file of events through either async publisher.
 
-The file is read in batches of ``--batch-size`` records; each batch is validated (an
-invalid record is reported and never sent) and handed to the publisher's
+The file is read in chunks of ``--batch-size`` records (in a thread, so a signal is
+seen even while a pipe has nothing to read); each record is validated (an invalid one
+is reported and never sent) and each chunk is handed to the publisher's
 ``publish_many``, so memory stays flat however big the file is and the publisher does
 the coalescing, chunking, concurrency and retries. Each record is confirmed the moment
-its answer arrives (``on_result``), so every record ends sent, failed (with the
-publisher's reason), invalid, or, when the run is cut short, unconfirmed; ``--failed-out``
-and ``--unconfirmed-out`` collect them, ready to publish again, and ``--state`` records
-what was confirmed so ``--resume`` sends the rest and nothing twice.
+its answer arrives (``on_result``), so every record read ends in exactly one count:
+sent, failed (with the publisher's reason), invalid, skipped (``--resume``) or, when the
+run is cut short, unconfirmed (handed to the publisher, no answer) or not sent.
+``--failed-out`` and ``--unconfirmed-out`` collect the records to resend; ``--state``
+records what was confirmed so ``--resume`` sends the rest and nothing twice.
 
 The first record goes alone, with a short retry budget: if the target cannot be reached
 or refuses the credentials, the run stops there with one message instead of retrying
-every record of the file. A first batch that fails whole for one reason stops it too.
+every record of the file. A first batch that fails whole for such a reason stops it too.
 
-Ctrl-C (or SIGTERM) stops reading and waits up to ``--stop-grace`` seconds for the
-answers to what is in flight; a second Ctrl-C stops waiting. Either way the summary
-says what was sent, what failed and what is unconfirmed.
+Ctrl-C (or SIGTERM) stops reading and sends nothing new, and waits up to
+``--stop-grace`` seconds for the answers to what is in flight; a second Ctrl-C stops
+waiting; later ones are ignored while the summary is written.
 """
 
 from __future__ import annotations
@@ -27,16 +29,23 @@ import dataclasses
 import os
 import signal
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, Any, Protocol
+from itertools import islice
+from typing import IO, Any, Protocol, TypeVar
 
 from tfso_events.cli._console import Progress, counted
 from tfso_events.cli._publish_state import StateError, StateFile
 from tfso_events.cli._records import STDIN, Record, RecordFile, failed_record, to_event
-from tfso_events.errors import AuthenticationError, ConfigurationError, EventValidationError
+from tfso_events.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    DeliveryError,
+    EventValidationError,
+)
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._batching import RetryPolicy
 from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
@@ -54,8 +63,10 @@ _PROBE_DEADLINE = 5.0
 #: Bad records printed one per line; the rest are counted by reason (and all of them
 #: are in --failed-out when it is given).
 _SHOWN = 10
-#: Seconds between progress updates driven by answers (reading updates it per batch).
+#: Seconds between progress updates driven by answers (reading updates it per chunk).
 _TICK = 0.1
+
+_T = TypeVar("_T")
 
 
 class _Publisher(Protocol):
@@ -75,12 +86,13 @@ class _Publisher(Protocol):
 
 @dataclass(eq=False)
 class _Item:
-    """A valid record on its way (``number``: its position in the file, 1-based), and
-    whether its outcome is known yet."""
+    """A valid record on its way (``number``: its position in the file, 1-based):
+    whether it was handed to the publisher, and whether its outcome is known."""
 
     record: Record
     number: int
     event: TfsoEvent
+    handed: bool = False
     done: bool = False
 
 
@@ -95,7 +107,7 @@ class _Outputs:
 
 @dataclass
 class _Tally:
-    """Counts, and the batch in flight (for what an interruption leaves unconfirmed)."""
+    """Counts, and the chunk in flight (for what an interruption leaves unconfirmed)."""
 
     read: int = 0
     done_bytes: int = 0
@@ -104,8 +116,9 @@ class _Tally:
     invalid: int = 0
     skipped: int = 0
     not_json: int = 0
-    #: The last line handled (sent, failed, invalid or skipped); later ones were not sent.
-    last_line: int = 0
+    #: The last record (number, line) up to which every record is settled; when the run
+    #: stops, nothing after it was sent.
+    upto: tuple[int, int] = (0, 0)
     in_flight: list[_Item] = field(default_factory=list)
     unconfirmed: int = 0
     shown: int = 0
@@ -116,6 +129,14 @@ class _Tally:
     why: str = ""
     ticked: float = 0.0
     probed: bool = False
+    #: What went wrong keeping the records (writing --failed-out or --state).
+    broken: Exception | None = None
+
+    @property
+    def not_sent(self) -> int:
+        """Records read whose fate is none of the others (read, then the run stopped)."""
+        settled = self.sent + self.failed + self.invalid + self.skipped + self.unconfirmed
+        return self.read - settled
 
 
 def run_publish(args: argparse.Namespace) -> int:
@@ -124,6 +145,8 @@ def run_publish(args: argparse.Namespace) -> int:
         return _usage("--bus applies to --via eventbridge only")
     if args.via == "eventbridge" and (args.client_id or args.client_secret or args.auth0_domain):
         return _usage("--client-id, --client-secret and --auth0-domain apply to --via api only")
+    if not args.retry_deadline and not args.max_attempts:
+        return _usage("--retry-deadline 0 (no time budget) needs --max-attempts N")
     outputs = {"--failed-out": args.failed_out, "--unconfirmed-out": args.unconfirmed_out}
     outputs["--state"] = args.state
     for option, path in outputs.items():
@@ -134,12 +157,13 @@ def run_publish(args: argparse.Namespace) -> int:
         return _usage("--failed-out, --unconfirmed-out and --state must be different files")
     if args.resume and not args.state:
         return _usage("--resume needs --state FILE (the state file of the earlier run)")
-    if args.state and args.file == STDIN:
-        return _usage("--state needs a file to read, not standard input (it counts records)")
     try:
         records = RecordFile(args.file)
     except OSError as exc:
         return _usage(f"cannot read {args.file}: {exc.strerror or exc}")
+    if args.state and records.size is None:
+        records.close()
+        return _usage("--state needs a regular file to read, not a pipe or standard input")
     with records:
         try:
             return asyncio.run(_main(args, records))
@@ -177,26 +201,33 @@ async def _main(args: argparse.Namespace, records: RecordFile) -> int:
         try:
             with contextlib.ExitStack() as files:
                 outputs = _Outputs()
-                # ASYNC230: blocking opens, once, before anything is in flight
-                for option, attribute in (("failed_out", "failed"), ("unconfirmed_out", None)):
-                    path = getattr(args, option)
-                    if not path:
-                        continue
-                    try:
-                        opened = files.enter_context(open(path, "wb"))  # noqa: ASYNC230
-                    except OSError as exc:
-                        return _usage(f"cannot write {path}: {exc.strerror or exc}")
-                    setattr(outputs, attribute or "unconfirmed", opened)
+                # The state first: refusing it must leave the other files as they were.
                 if args.state:
                     try:
-                        state = StateFile(
-                            args.state, args.file, records.size or 0, resume=args.resume
+                        state = await asyncio.to_thread(
+                            StateFile, args.state, args.file, resume=args.resume
                         )
                     except StateError as exc:
                         return _usage(str(exc))
                     files.callback(state.close)
                     outputs.state = state
-                return await _run(args, client, target, records, outputs, stop)
+                wanted = (("failed", args.failed_out), ("unconfirmed", args.unconfirmed_out))
+                for option, path in wanted:
+                    if not path:
+                        continue
+                    try:
+                        # ASYNC230: blocking opens, once, before anything is in flight
+                        opened = files.enter_context(open(path, "wb"))  # noqa: ASYNC230
+                    except OSError as exc:
+                        return _usage(f"cannot write {path}: {exc.strerror or exc}")
+                    setattr(outputs, option, opened)
+                code = await _run(args, client, target, records, outputs, stop)
+                try:
+                    files.close()  # flush now: a full disk is reported, not a traceback
+                except OSError as exc:  # already said in the summary, when it was seen
+                    print(f"tfso-events publish: cannot write: {exc}", file=sys.stderr)
+                    return code or 1
+                return code
         finally:
             await client.aclose()
 
@@ -224,10 +255,16 @@ async def _run(
         tally.stopped = "interrupted"
     elif error is not None:
         tally.stopped, tally.why = "stopped", f" by an unexpected {type(error).__name__}"
-    if tally.stopped:
+    if tally.stopped or tally.broken is not None:
         _unconfirmed(tally, outputs)
-    if outputs.state is not None:
-        outputs.state.flush()
+    for out in (outputs.failed, outputs.unconfirmed, outputs.state):
+        try:
+            if out is not None:
+                out.flush()  # now, so that the summary does not promise what is not there
+        except OSError as exc:
+            tally.broken = tally.broken or exc
+    if tally.broken is not None and tally.stopped != "interrupted":
+        tally.stopped, tally.why = "stopped", f", the records could not be kept ({tally.broken})"
     _summary(args, tally, target, time.monotonic() - started)
     if error is not None:
         raise error  # a bug: what was sent is reported above, and now the traceback
@@ -297,10 +334,11 @@ def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
 
 class _StopOnSignals:
     """Ctrl-C or SIGTERM (what a container orchestrator sends) asks the work in
-    :meth:`cancelling` to stop: no more records are read, and the answers to what is in
-    flight are awaited for up to ``grace`` seconds before the work is cancelled. A second
-    signal cancels it at once; a third interrupts (Ctrl-C) or terminates (SIGTERM) as
-    usual. A signal before any work cancels it as soon as it starts."""
+    :meth:`cancelling` to stop: no more records are read and nothing new is sent, and
+    the answers to what is in flight are awaited for up to ``grace`` seconds before the
+    work is cancelled (at once when nothing is in flight). A second signal cancels it;
+    later ones are ignored while the summary is written. A signal before any work
+    cancels it as soon as it starts."""
 
     signals = (signal.SIGINT, signal.SIGTERM)
 
@@ -320,19 +358,20 @@ class _StopOnSignals:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._remove()
-        if self._timer is not None:
-            self._timer.cancel()
-
-    def _remove(self) -> None:
         for signum in self.signals:
             self._loop.remove_signal_handler(signum)
+            if self.signalled:  # stopping already: more signals must not cut the exit short
+                signal.signal(signum, signal.SIG_IGN)
+        if self._timer is not None:
+            self._timer.cancel()
 
     def _stop(self) -> None:
         self._count += 1
         self.signalled = True
-        if self._work is None:
-            print("\ntfso-events publish: stopping", file=sys.stderr)
+        work = self._work
+        if work is None or work.done():
+            if self._count == 1:
+                print("\ntfso-events publish: stopping", file=sys.stderr)
             return
         waiting = self.in_flight()
         if self._count == 1 and waiting and self.grace > 0:
@@ -342,11 +381,11 @@ class _StopOnSignals:
                 "waiting)",
                 file=sys.stderr,
             )
-            self._timer = self._loop.call_later(self.grace, self._work.cancel)
+            self._timer = self._loop.call_later(self.grace, work.cancel)
             return
-        print("\ntfso-events publish: stopping now", file=sys.stderr)
-        self._remove()
-        self._work.cancel()
+        if self._count <= 2:
+            print("\ntfso-events publish: stopping now", file=sys.stderr)
+            work.cancel()
 
     @contextlib.contextmanager
     def cancelling(self, work: asyncio.Future[Any]) -> Iterator[None]:
@@ -360,6 +399,34 @@ class _StopOnSignals:
             self._work = None
 
 
+async def _in_a_daemon_thread(fn: Callable[[], _T]) -> _T:
+    """``fn()`` on a daemon thread: a read blocked on a pipe does not hold the loop (so a
+    signal is handled at once) nor, once abandoned, the interpreter's exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[_T] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.done():  # the awaiting task was cancelled
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def run() -> None:
+        value: Any = None
+        error: BaseException | None = None
+        try:
+            value = fn()
+        except BaseException as exc:  # handed to the awaiting task
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
+            loop.call_soon_threadsafe(settle, value, error)
+
+    threading.Thread(target=run, name="tfso-events-read", daemon=True).start()
+    return await future
+
+
 async def _publish_all(
     args: argparse.Namespace,
     client: _Publisher,
@@ -370,43 +437,38 @@ async def _publish_all(
     stop: _StopOnSignals,
 ) -> None:
     skip = outputs.state.done if outputs.state is not None else frozenset()
-    batch: list[_Item] = []
-    for number, record in enumerate(records, start=1):
-        if stop.signalled:
-            # Nothing new is sent after Ctrl-C: what was read and not sent is not lost,
-            # it is after the line the summary names.
-            if batch:
-                tally.last_line = batch[0].record.line - 1
-            return
-        tally.read += 1
-        tally.done_bytes = record.end
-        if number in skip:
-            tally.skipped += 1
-            if not batch:
-                tally.last_line = record.line
-            continue
-        problem = record.error
-        if record.raw is not None:
-            try:
-                batch.append(_Item(record, number, to_event(record.raw)))
-            except EventValidationError as exc:
-                problem = _problem(exc)
-        if problem is not None:
-            tally.invalid += 1
-            tally.not_json += record.raw is None
-            _report(tally, outputs, record, f"invalid: {problem}", "invalid")
-            if not batch:
-                tally.last_line = record.line
-        if len(batch) >= args.batch_size:
-            tally.last_line = record.line
-            await _send(args, client, batch, tally, outputs, progress, stop)
-            batch = []
-            if tally.stopped:
-                return
-    if batch and not stop.signalled:
-        tally.last_line = max(batch[-1].record.line, tally.last_line)
-        await _send(args, client, batch, tally, outputs, progress, stop)
-    _progress(progress, tally)
+    while not stop.signalled and not tally.stopped and tally.broken is None:
+        chunk = await _in_a_daemon_thread(lambda: list(islice(records, args.batch_size)))
+        if not chunk:
+            break
+        first = tally.read + 1
+        tally.read += len(chunk)
+        tally.done_bytes = chunk[-1].end
+        items: list[_Item] = []
+        for number, record in enumerate(chunk, start=first):
+            if number in skip:
+                tally.skipped += 1
+                continue
+            problem = record.error
+            if record.raw is not None:
+                try:
+                    items.append(_Item(record, number, to_event(record.raw)))
+                except EventValidationError as exc:
+                    problem = _problem(exc)
+            if problem is not None:
+                tally.invalid += 1
+                tally.not_json += record.raw is None
+                _report(tally, outputs, record, f"invalid: {problem}", "invalid")
+        try:
+            await _send(args, client, items, tally, outputs, progress, stop)
+        finally:  # also when cancelled: records handed over are sent, failed or unconfirmed
+            # Every record up to the first one never handed over is settled.
+            unsent = next((item for item in items if not item.handed), None)
+            if unsent is None:
+                tally.upto = (first + len(chunk) - 1, chunk[-1].line)
+            elif unsent.number > first:
+                tally.upto = (unsent.number - 1, chunk[unsent.number - 1 - first].line)
+        _progress(progress, tally)
 
 
 def _progress(progress: Progress, tally: _Tally) -> None:
@@ -426,32 +488,34 @@ async def _send(
     progress: Progress,
     stop: _StopOnSignals,
 ) -> None:
+    """Hand the valid records of a chunk to the publisher (unless a signal came while
+    they were read), the first record of the run alone first."""
     tally.in_flight = items
-    stop.in_flight = lambda: sum(not item.done for item in items)
-    _progress(progress, tally)  # what was read shows while the batch is in flight
+    stop.in_flight = lambda: sum(item.handed and not item.done for item in items)
+    _progress(progress, tally)  # what was read shows while the chunk is in flight
     failures: list[PublishFailure] = []
     try:
+        await asyncio.sleep(0)  # a signal that came while reading is seen here
         pending: Sequence[_Item] = items
-        if not tally.probed:
+        if pending and not tally.probed:
             tally.probed = True
-            pending = await _probe(args, client, items, tally, outputs, progress, failures)
-            if tally.stopped:
-                return
-        await _publish_many(client, pending, tally, outputs, progress, failures)
+            pending = await _probe(args, client, items, tally, outputs, progress, stop, failures)
+        await _publish_many(client, pending, tally, outputs, progress, stop, failures)
     finally:
-        tally.in_flight = [item for item in items if not item.done]
+        tally.in_flight = [item for item in items if item.handed and not item.done]
         stop.in_flight = lambda: 0
         if outputs.state is not None:
-            outputs.state.flush()
-    _progress(progress, tally)
-    if failures and len(failures) == len(items) and tally.sent == 0:
-        codes = {failure.code for failure in failures}
-        if all(_hopeless(failure) for failure in failures) or len(codes) == 1:
-            # Every event refused for one reason and none ever accepted: the next batch
-            # would fail the same way, and would only hammer the target. Stop; the rest
-            # of the file is left unsent.
-            tally.stopped = "stopped"
-            tally.why = f", every event of the first batch failed ({failures[-1].reason})"
+            try:
+                outputs.state.flush()
+            except OSError as exc:
+                tally.broken = tally.broken or exc
+    whole = failures and len(failures) == len(items) and tally.sent == 0
+    if whole and not tally.stopped and all(_hopeless(failure) for failure in failures):
+        # Every event refused for the setup or not answered at all, and none ever
+        # accepted: the next chunk would fail the same way, and would only hammer the
+        # target. Stop; the rest of the file is left unsent.
+        tally.stopped = "stopped"
+        tally.why = f", every event of the first batch failed ({failures[-1].reason})"
 
 
 def _hopeless(failure: PublishFailure) -> bool:
@@ -466,42 +530,63 @@ async def _probe(
     tally: _Tally,
     outputs: _Outputs,
     progress: Progress,
+    stop: _StopOnSignals,
     failures: list[PublishFailure],
 ) -> Sequence[_Item]:
     """Send the run's first record alone with a short retry budget: a target that does
-    not answer, or refuses the setup, stops the run here. Returns what is left to send
-    (the first record too if it failed for a passing reason under the short budget)."""
+    not answer, or refuses the setup, stops the run here (the other records are not
+    sent). A passing failure (throttled) under the short budget is not reported: the
+    record is sent again with what is left of the user's policy. Returns the rest."""
     policy: RetryPolicy = args.retry
     if policy.deadline is None or policy.deadline > _PROBE_DEADLINE:
         policy = dataclasses.replace(policy, deadline=_PROBE_DEADLINE)
-    first = items[0]
-    seen: list[PublishFailure] = []
+    first, rest = items[0], items[1:]
+    outcome = await _publish_one(client, first, policy, tally, outputs, progress, stop)
+    if outcome is None or isinstance(outcome, PublishResult):
+        return rest  # refused before sending (reported invalid), or sent
+    error, patience = outcome.error, args.retry
+    if _hopeless(outcome):
+        tally.stopped = "stopped"
+        tally.why = ", the first record could not be delivered (see above)"
+        _settled(first, outcome, tally, outputs, progress, failures)
+        return []
+    left = None if patience.max_attempts is None else patience.max_attempts - outcome.attempts
+    passing = isinstance(error, DeliveryError) and error.retryable
+    if passing and policy != patience and (left is None or left > 0):
+        again = dataclasses.replace(patience, max_attempts=left)
+        outcome = await _publish_one(client, first, again, tally, outputs, progress, stop)
+        if outcome is None or isinstance(outcome, PublishResult):
+            return rest
+    _settled(first, outcome, tally, outputs, progress, failures)
+    return rest
+
+
+async def _publish_one(
+    client: _Publisher,
+    item: _Item,
+    policy: RetryPolicy,
+    tally: _Tally,
+    outputs: _Outputs,
+    progress: Progress,
+    stop: _StopOnSignals,
+) -> PublishResult | PublishFailure | None:
+    """Publish one record under ``policy``: a success is settled here; a failure is
+    returned for the caller to judge. ``None`` when it was not sent (a signal, or
+    refused before sending: then reported invalid)."""
+    if stop.signalled:
+        return None
+    item.handed = True
     try:
-        result = await client.publish_many(
-            [first.event], raise_on_error=False, retry=policy, on_result=None
-        )
-    except EventValidationError:
-        return items  # refused before sending: the normal path reports it as invalid
+        result = await client.publish_many([item.event], raise_on_error=False, retry=policy)
+    except EventValidationError as exc:
+        item.done = True
+        tally.invalid += 1
+        _report(tally, outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
+        return None
     (outcome,) = result.results
     if isinstance(outcome, PublishResult):
-        _settled(first, outcome, tally, outputs, progress, seen)
-        return items[1:]
-    final = policy == args.retry or (
-        args.retry.max_attempts is not None and outcome.attempts >= args.retry.max_attempts
-    )
-    if _hopeless(outcome) or final:
-        _settled(first, outcome, tally, outputs, progress, failures)
-        if _hopeless(outcome):
-            # Nothing else of the batch was handed over: the records after this one are
-            # not sent (not unconfirmed), and the run stops at its line.
-            tally.stopped = "stopped"
-            tally.why = ", the first record could not be delivered (see above)"
-            tally.last_line = first.record.line
-            for item in items[1:]:
-                item.done = True
-            return []
-        return items[1:]
-    return items  # e.g. throttled for a moment: the full retry budget applies to it
+        _settled(item, outcome, tally, outputs, progress, [])
+    return outcome
 
 
 def _settled(
@@ -514,14 +599,17 @@ def _settled(
 ) -> None:
     """One record's answer arrived: count it, report or checkpoint it."""
     item.done = True
-    if isinstance(outcome, PublishFailure):
-        tally.failed += 1
-        failures.append(outcome)
-        _report(tally, outputs, item.record, f"failed: {outcome.reason}", outcome.code)
-    else:
-        tally.sent += 1
-        if outputs.state is not None:
-            outputs.state.confirm(item.number)
+    try:
+        if isinstance(outcome, PublishFailure):
+            tally.failed += 1
+            failures.append(outcome)
+            _report(tally, outputs, item.record, f"failed: {outcome.reason}", outcome.code)
+        else:
+            tally.sent += 1
+            if outputs.state is not None:
+                outputs.state.confirm(item.number)
+    except OSError as exc:  # a full disk: stop, rather than lose track of records
+        tally.broken = tally.broken or exc
     if time.monotonic() - tally.ticked >= _TICK:
         _progress(progress, tally)
 
@@ -532,14 +620,17 @@ async def _publish_many(
     tally: _Tally,
     outputs: _Outputs,
     progress: Progress,
+    stop: _StopOnSignals,
     failures: list[PublishFailure],
 ) -> None:
-    if not items:
-        return
+    if not items or stop.signalled or tally.stopped or tally.broken:
+        return  # nothing handed over: these records are not sent
 
     def on_result(outcome: PublishResult | PublishFailure) -> None:
         _settled(items[outcome.index], outcome, tally, outputs, progress, failures)
 
+    for item in items:
+        item.handed = True
     try:
         await client.publish_many(
             [item.event for item in items], raise_on_error=False, on_result=on_result
@@ -547,15 +638,17 @@ async def _publish_many(
     except EventValidationError as exc:
         # A check only the publisher makes (EventBridge's size limits) refused the whole
         # call before anything was sent: halve it until the culprit stands alone.
+        for item in items:
+            item.handed = False
         if len(items) == 1:
             (item,) = items
-            item.done = True
+            item.handed = item.done = True
             tally.invalid += 1
             _report(tally, outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
             return
         middle = len(items) // 2
-        await _publish_many(client, items[:middle], tally, outputs, progress, failures)
-        await _publish_many(client, items[middle:], tally, outputs, progress, failures)
+        await _publish_many(client, items[:middle], tally, outputs, progress, stop, failures)
+        await _publish_many(client, items[middle:], tally, outputs, progress, stop, failures)
 
 
 def _problem(exc: EventValidationError) -> str:
@@ -569,7 +662,10 @@ def _report(
     """Write a bad record to --failed-out and print it (the first few; the rest are
     counted by reason for the summary)."""
     if outputs.failed is not None and record.raw is not None:
-        outputs.failed.write(failed_record(record.raw, reason))
+        try:
+            outputs.failed.write(failed_record(record.raw, reason))
+        except OSError as exc:  # a full disk: the run stops rather than lose records
+            tally.broken = tally.broken or exc
     tally.shown += 1
     if tally.shown <= _SHOWN:
         print(f"{record.where}: {reason}", file=sys.stderr)
@@ -584,15 +680,19 @@ def _report(
 
 
 def _unconfirmed(tally: _Tally, outputs: _Outputs) -> None:
-    """After a stop: records in flight without an answer may or may not have arrived.
-    They go to --unconfirmed-out (else to --failed-out, marked) so none is lost."""
-    left = [item for item in tally.in_flight if not item.done]
+    """After a stop: records handed to the publisher without an answer may or may not
+    have arrived. They go to --unconfirmed-out (else to --failed-out, marked) so none is
+    lost."""
+    left = [item for item in tally.in_flight if item.handed and not item.done]
     out = outputs.unconfirmed or outputs.failed
     if out is not None:
-        for item in left:
-            assert item.record.raw is not None
-            reason = "unconfirmed: in flight when publish stopped; it may have arrived"
-            out.write(failed_record(item.record.raw, reason))
+        reason = "unconfirmed: in flight when publish stopped; it may have arrived"
+        try:
+            for item in left:
+                assert item.record.raw is not None
+                out.write(failed_record(item.record.raw, reason))
+        except OSError as exc:
+            tally.broken = tally.broken or exc
     tally.unconfirmed = len(left)
     tally.in_flight = left
 
@@ -600,18 +700,20 @@ def _unconfirmed(tally: _Tally, outputs: _Outputs) -> None:
 def _summary(args: argparse.Namespace, tally: _Tally, target: str, elapsed: float) -> None:
     rate = tally.sent / elapsed if elapsed > 0 else 0.0
     name = "<stdin>" if args.file == STDIN else args.file
-    unconfirmed = f", {tally.unconfirmed} unconfirmed" if tally.stopped else ""
+    stopped = ""
+    if tally.stopped:
+        stopped = f", {tally.unconfirmed} unconfirmed, {tally.not_sent} not sent"
     skipped = f", {tally.skipped} skipped (sent before, per {args.state})" if tally.skipped else ""
     counts = (
-        f"{tally.sent} sent, {tally.failed} failed, {tally.invalid} invalid{unconfirmed}"
-        f"{skipped} of {counted(tally.read, 'record')} from {name} via {target} in "
+        f"{tally.sent} sent, {tally.failed} failed, {tally.invalid} invalid{stopped}"
+        f"{skipped} of {counted(tally.read, 'record')} read from {name} via {target} in "
         f"{elapsed:.1f} s ({rate:.0f} events/s)"
     )
     if tally.stopped:
-        print(
-            f"publish: {tally.stopped} after line {tally.last_line}{tally.why}: {counts}; "
-            f"lines after {tally.last_line} were not sent"
-        )
+        number, line = tally.upto
+        where = f"after record {number} (line {line})" if number else "before the first record"
+        after = f"nothing after record {number} was sent" if number else "nothing was sent"
+        print(f"publish: {tally.stopped} {where}{tally.why}: {counts}; {after}")
     else:
         print(f"publish: {counts}")
     if tally.hidden:
@@ -624,6 +726,9 @@ def _summary(args: argparse.Namespace, tally: _Tally, target: str, elapsed: floa
             f"publish: {counted(tally.unconfirmed, 'record')} in flight without an answer "
             f"(they may have arrived){kept}"
         )
+    if tally.broken is not None:
+        print(f"publish: the records to resend could not be written: {tally.broken}")
+        return
     bad = tally.failed + tally.invalid + (0 if args.unconfirmed_out else tally.unconfirmed)
     if args.failed_out and bad:
         note = " (lines that are not JSON are only listed above)" if tally.not_json else ""

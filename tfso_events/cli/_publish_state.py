@@ -1,17 +1,19 @@
 """The ``--state`` file of ``tfso-events publish``: which records of an input file were
 confirmed sent, so ``--resume`` sends the rest and nothing twice.
 
-The file is text: a JSON header naming the input (its absolute path and size), then the
-number of each record the events API or EventBridge confirmed (1-based, in the order
-the answers came), one per line, appended and flushed as the answers arrive. A line cut
-short by a crash is ignored. Records are counted, not located by line, so a JSON array
+The file is text: a JSON header naming the input (its absolute path, size and SHA-256,
+so a changed or reordered input is refused), then the number of each record the events
+API or EventBridge confirmed (1-based, in the order the answers came), one per line.
+Confirmations are written as they arrive and reach the file at the end of each chunk
+and when the run stops. A line cut short by a crash is ignored (and cut off, so the next
+number is not glued to it). Records are counted, not located by line, so a JSON array
 with several records on one line resumes as exactly as NDJSON does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
-from collections.abc import Iterable
 from typing import IO
 
 import msgspec
@@ -25,24 +27,25 @@ class StateError(Exception):
     """The state file cannot be used for this input (a usage error, exit 2)."""
 
 
-class _Header(msgspec.Struct, forbid_unknown_fields=False):
+class _Header(msgspec.Struct):
     kind: str
     file: str
     size: int
+    sha256: str
 
 
 class StateFile:
-    """Open ``path`` for the input ``source`` (a regular file of ``size`` bytes).
+    """Open ``path``, the state of the input file ``source`` (a regular file).
 
     Without ``resume``, ``path`` must not already hold progress (that would be lost, or
-    a forgotten ``--resume``); with it, the records it lists are :attr:`done` and new
-    confirmations are appended.
+    a forgotten ``--resume``); with it, it must be the state of this very input, the
+    records it lists are :attr:`done`, and new confirmations are appended. Reading the
+    input once for its SHA-256 is the cost of that check (about a second per GB).
     """
 
-    def __init__(self, path: str, source: str, size: int, *, resume: bool) -> None:
+    def __init__(self, path: str, source: str, *, resume: bool) -> None:
         self.path = path
         self.done: frozenset[int] = frozenset()
-        source = os.path.realpath(source)
         exists = os.path.exists(path) and os.path.getsize(path) > 0
         if resume and not exists:
             raise StateError(f"--resume: {path} does not exist or is empty (no earlier run)")
@@ -52,12 +55,12 @@ class StateFile:
                 "did not confirm, or remove the file to start over"
             )
         try:
+            header = _Header(_KIND, os.path.realpath(source), *_fingerprint(source))
             if resume:
-                self.done = frozenset(_read(path, source, size))
+                self.done = _read(path, header)
                 self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
             else:
                 self._out = open(path, "w", encoding="utf-8")  # noqa: SIM115
-                header = _Header(_KIND, source, size)
                 self._out.write(msgspec.json.encode(header).decode() + "\n")
                 self._out.flush()
         except OSError as exc:
@@ -76,22 +79,37 @@ class StateFile:
         self._out.close()
 
 
-def _read(path: str, source: str, size: int) -> Iterable[int]:
-    with open(path, encoding="utf-8") as lines:
-        try:
-            header = msgspec.json.decode(next(lines, ""), type=_Header)
-        except msgspec.DecodeError:
-            header = None
-        if header is None or header.kind != _KIND:
-            raise StateError(f"{path} is not a state file of tfso-events publish")
-        if header.file != source or header.size != size:
-            raise StateError(
-                f"{path} is the state of {header.file} ({header.size} bytes), not of "
-                f"{source} ({size} bytes): a changed input would resume at the wrong records"
-            )
-        found = []
-        for line in lines:
-            text = line.strip()
-            if text.isdigit() and line.endswith("\n"):  # a line cut short is not trusted
-                found.append(int(text))
-        return found
+def _fingerprint(source: str) -> tuple[int, str]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(source, "rb") as stream:
+        while block := stream.read(1 << 20):
+            size += len(block)
+            digest.update(block)
+    return size, digest.hexdigest()
+
+
+def _read(path: str, expected: _Header) -> frozenset[int]:
+    """The record numbers ``path`` lists. A last line a crash cut short is not trusted
+    (``2`` of ``21``): it is cut off the file, so the next number starts a line."""
+    with open(path, "rb") as stream:
+        data = stream.read()
+    head, _, body = data.partition(b"\n")
+    try:
+        header = msgspec.json.decode(head, type=_Header)
+    except msgspec.DecodeError:
+        header = None
+    if header is None or header.kind != _KIND:
+        raise StateError(f"{path} is not a state file of tfso-events publish")
+    if header.file != expected.file:
+        raise StateError(f"{path} is the state of {header.file}, not of {expected.file}")
+    if (header.size, header.sha256) != (expected.size, expected.sha256):
+        raise StateError(
+            f"{expected.file} changed since {path} was written (size or content): "
+            "resuming would skip the wrong records"
+        )
+    lines = body.split(b"\n")
+    partial = lines.pop()  # b"" when the file ends with a newline
+    if partial:
+        os.truncate(path, len(data) - len(partial))
+    return frozenset(int(line) for line in lines if line.strip().isdigit())

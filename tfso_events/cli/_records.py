@@ -89,8 +89,12 @@ class RecordFile:
             self.close()
 
     def close(self) -> None:
-        """Stop reading and close the file."""
-        self._records.close()
+        """Stop reading and close the file (unless another thread is blocked reading
+        it, a pipe with nothing to read: then both are left to the process's exit)."""
+        try:
+            self._records.close()
+        except ValueError:  # "generator already executing", on the reading thread
+            return
         if self._stream is not None:
             self._stream.close()
 

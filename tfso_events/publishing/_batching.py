@@ -415,7 +415,7 @@ async def deliver(
 
     def give_up(entries: Sequence[Entry[P]], code: str, message: str) -> None:
         for entry in entries:
-            error = DeliveryError(message, code=code, attempts=entry.attempts)
+            error = DeliveryError(message, code=code, attempts=entry.attempts, retryable=True)
             settle(PublishFailure(entry.index, entry.event, error, code, entry.attempts))
 
     async def run(batch: Sequence[Entry[P]]) -> None:
