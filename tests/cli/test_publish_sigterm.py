@@ -65,14 +65,18 @@ async def test_sigterm_without_grace_keeps_the_unconfirmed(
     names = [f"t {i:03d}" for i in range(60)]
     path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in names])
     failed = tmp_path / "failed.ndjson"
-    hub.faults.latency = 0.2
+    hub.faults.latency = 1.0
     proc = await start(
         "publish", str(path), *_target(hub, via), "--concurrency", "1", "--batch-size", "5",
         "--failed-out", str(failed), "--stop-grace", "0",
     )  # fmt: skip
-    async with asyncio.timeout(30):
-        while hub.count() < 2:  # noqa: ASYNC110 - the hub has no arrival hook to await
-            await asyncio.sleep(0.02)
+
+    def requests() -> int:  # counted when a request arrives, before its 1 s latency
+        return hub.api_requests if via == "api" else hub.put_events_calls
+
+    async with asyncio.timeout(30):  # the third request is in flight for a second
+        while requests() < 3:  # noqa: ASYNC110 - the hub has no arrival hook to await
+            await asyncio.sleep(0.01)
     proc.send_signal(signal.SIGTERM)
     done = await finish(proc)
     assert done.code == 130, done.err

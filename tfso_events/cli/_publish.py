@@ -40,12 +40,7 @@ from typing import IO, Any, Protocol, TypeVar
 from tfso_events.cli._console import Progress, counted
 from tfso_events.cli._publish_state import StateError, StateFile
 from tfso_events.cli._records import STDIN, Record, RecordFile, failed_record, to_event
-from tfso_events.errors import (
-    AuthenticationError,
-    ConfigurationError,
-    DeliveryError,
-    EventValidationError,
-)
+from tfso_events.errors import AuthenticationError, ConfigurationError, EventValidationError
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._batching import RetryPolicy
 from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
@@ -94,6 +89,8 @@ class _Item:
     event: TfsoEvent
     handed: bool = False
     done: bool = False
+    #: Refused by the publisher before sending (a size limit): counted invalid.
+    refused: bool = False
 
 
 @dataclass
@@ -168,6 +165,8 @@ def run_publish(args: argparse.Namespace) -> int:
         try:
             return asyncio.run(_main(args, records))
         except KeyboardInterrupt:
+            if getattr(args, "summarised", False):
+                return 130  # after the summary, while the loop shut down: all was said
             # Ctrl-C or SIGTERM before the loop's handlers were installed: nothing was
             # read or sent yet. Say so, and leave an (empty) --failed-out as promised.
             print("\ntfso-events publish: interrupted before the first record", file=sys.stderr)
@@ -203,14 +202,22 @@ async def _main(args: argparse.Namespace, records: RecordFile) -> int:
                 outputs = _Outputs()
                 # The state first: refusing it must leave the other files as they were.
                 if args.state:
-                    try:
-                        state = await asyncio.to_thread(
-                            StateFile, args.state, args.file, resume=args.resume
+                    # Hashing a big input takes a while: on a daemon thread, which Ctrl-C
+                    # does not have to wait for.
+                    checking = asyncio.ensure_future(
+                        _in_a_daemon_thread(
+                            lambda: StateFile(args.state, args.file, resume=args.resume)
                         )
+                    )
+                    with stop.cancelling(checking):
+                        await asyncio.wait({checking})
+                    if checking.cancelled():
+                        _summary(args, _Tally(stopped="interrupted"), target, 0.0)
+                        return 130
+                    try:
+                        state = checking.result()
                     except StateError as exc:
                         return _usage(str(exc))
-                    files.callback(state.close)
-                    outputs.state = state
                 wanted = (("failed", args.failed_out), ("unconfirmed", args.unconfirmed_out))
                 for option, path in wanted:
                     if not path:
@@ -221,6 +228,13 @@ async def _main(args: argparse.Namespace, records: RecordFile) -> int:
                     except OSError as exc:
                         return _usage(f"cannot write {path}: {exc.strerror or exc}")
                     setattr(outputs, option, opened)
+                if args.state:
+                    try:
+                        state.open()
+                    except StateError as exc:
+                        return _usage(str(exc))
+                    files.callback(state.close)
+                    outputs.state = state
                 code = await _run(args, client, target, records, outputs, stop)
                 try:
                     files.close()  # flush now: a full disk is reported, not a traceback
@@ -251,7 +265,7 @@ async def _run(
     error = None if work.cancelled() else work.exception()
     if isinstance(error, ConfigurationError):  # e.g. the client refused to open
         return _usage(str(error))
-    if work.cancelled() or (stop.signalled and not tally.stopped):
+    if work.cancelled() or stop.signalled:  # Ctrl-C is the reason, whatever else happened
         tally.stopped = "interrupted"
     elif error is not None:
         tally.stopped, tally.why = "stopped", f" by an unexpected {type(error).__name__}"
@@ -361,7 +375,7 @@ class _StopOnSignals:
         for signum in self.signals:
             self._loop.remove_signal_handler(signum)
             if self.signalled:  # stopping already: more signals must not cut the exit short
-                signal.signal(signum, signal.SIG_IGN)
+                signal.signal(signum, signal.SIG_IGN)  # (the process ends after this run)
         if self._timer is not None:
             self._timer.cancel()
 
@@ -498,7 +512,6 @@ async def _send(
         await asyncio.sleep(0)  # a signal that came while reading is seen here
         pending: Sequence[_Item] = items
         if pending and not tally.probed:
-            tally.probed = True
             pending = await _probe(args, client, items, tally, outputs, progress, stop, failures)
         await _publish_many(client, pending, tally, outputs, progress, stop, failures)
     finally:
@@ -509,7 +522,8 @@ async def _send(
                 outputs.state.flush()
             except OSError as exc:
                 tally.broken = tally.broken or exc
-    whole = failures and len(failures) == len(items) and tally.sent == 0
+    sendable = sum(not item.refused for item in items)
+    whole = failures and len(failures) == sendable and tally.sent == 0
     if whole and not tally.stopped and all(_hopeless(failure) for failure in failures):
         # Every event refused for the setup or not answered at all, and none ever
         # accepted: the next chunk would fail the same way, and would only hammer the
@@ -533,32 +547,28 @@ async def _probe(
     stop: _StopOnSignals,
     failures: list[PublishFailure],
 ) -> Sequence[_Item]:
-    """Send the run's first record alone with a short retry budget: a target that does
-    not answer, or refuses the setup, stops the run here (the other records are not
-    sent). A passing failure (throttled) under the short budget is not reported: the
-    record is sent again with what is left of the user's policy. Returns the rest."""
-    policy: RetryPolicy = args.retry
-    if policy.deadline is None or policy.deadline > _PROBE_DEADLINE:
-        policy = dataclasses.replace(policy, deadline=_PROBE_DEADLINE)
-    first, rest = items[0], items[1:]
-    outcome = await _publish_one(client, first, policy, tally, outputs, progress, stop)
-    if outcome is None or isinstance(outcome, PublishResult):
-        return rest  # refused before sending (reported invalid), or sent
-    error, patience = outcome.error, args.retry
-    if _hopeless(outcome):
-        tally.stopped = "stopped"
-        tally.why = ", the first record could not be delivered (see above)"
-        _settled(first, outcome, tally, outputs, progress, failures)
-        return []
-    left = None if patience.max_attempts is None else patience.max_attempts - outcome.attempts
-    passing = isinstance(error, DeliveryError) and error.retryable
-    if passing and policy != patience and (left is None or left > 0):
-        again = dataclasses.replace(patience, max_attempts=left)
-        outcome = await _publish_one(client, first, again, tally, outputs, progress, stop)
+    """Send the run's first record alone, under the user's retry policy with a short
+    budget for a target that never answers (``unanswered_deadline``): no answer, or a
+    refused setup, stops the run here (the other records are not sent). A target that
+    answers, even with throttling, gets the user's whole policy. A record the publisher
+    refuses before sending (a size limit) is reported invalid and the next is probed.
+    Returns the records left to send."""
+    policy = dataclasses.replace(args.retry, unanswered_deadline=_PROBE_DEADLINE)
+    for at, first in enumerate(items):
+        outcome = await _publish_one(client, first, policy, tally, outputs, progress, stop)
+        if outcome is None and first.done:
+            continue  # refused before sending: reported invalid; probe with the next
+        rest = items[at + 1 :]
+        tally.probed = outcome is not None
         if outcome is None or isinstance(outcome, PublishResult):
-            return rest
-    _settled(first, outcome, tally, outputs, progress, failures)
-    return rest
+            return rest  # a signal came first (not sent), or it was sent
+        _settled(first, outcome, tally, outputs, progress, failures)
+        if _hopeless(outcome):
+            tally.stopped = "stopped"
+            tally.why = ", the first record could not be delivered (see above)"
+            return []
+        return rest
+    return []
 
 
 async def _publish_one(
@@ -579,7 +589,7 @@ async def _publish_one(
     try:
         result = await client.publish_many([item.event], raise_on_error=False, retry=policy)
     except EventValidationError as exc:
-        item.done = True
+        item.done = item.refused = True
         tally.invalid += 1
         _report(tally, outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
         return None
@@ -642,7 +652,7 @@ async def _publish_many(
             item.handed = False
         if len(items) == 1:
             (item,) = items
-            item.handed = item.done = True
+            item.handed = item.done = item.refused = True
             tally.invalid += 1
             _report(tally, outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
             return
@@ -698,6 +708,7 @@ def _unconfirmed(tally: _Tally, outputs: _Outputs) -> None:
 
 
 def _summary(args: argparse.Namespace, tally: _Tally, target: str, elapsed: float) -> None:
+    args.summarised = True
     rate = tally.sent / elapsed if elapsed > 0 else 0.0
     name = "<stdin>" if args.file == STDIN else args.file
     stopped = ""

@@ -40,12 +40,14 @@ class StateFile:
     Without ``resume``, ``path`` must not already hold progress (that would be lost, or
     a forgotten ``--resume``); with it, it must be the state of this very input, the
     records it lists are :attr:`done`, and new confirmations are appended. Reading the
-    input once for its SHA-256 is the cost of that check (about a second per GB).
+    input once for its SHA-256 is the cost of that check (a few seconds per GB).
     """
 
     def __init__(self, path: str, source: str, *, resume: bool) -> None:
         self.path = path
         self.done: frozenset[int] = frozenset()
+        self._resume = resume
+        self._out: IO[str] | None = None
         exists = os.path.exists(path) and os.path.getsize(path) > 0
         if resume and not exists:
             raise StateError(f"--resume: {path} does not exist or is empty (no earlier run)")
@@ -55,28 +57,41 @@ class StateFile:
                 "did not confirm, or remove the file to start over"
             )
         try:
-            header = _Header(_KIND, os.path.realpath(source), *_fingerprint(source))
+            self._header = _Header(_KIND, os.path.realpath(source), *_fingerprint(source))
             if resume:
-                self.done = _read(path, header)
-                self._out: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
-            else:
-                self._out = open(path, "w", encoding="utf-8")  # noqa: SIM115
-                self._out.write(msgspec.json.encode(header).decode() + "\n")
-                self._out.flush()
+                self.done, self._partial = _read(path, self._header)
         except OSError as exc:
             raise StateError(f"cannot use {path}: {exc.strerror or exc}") from None
 
+    def open(self) -> None:
+        """Start recording: nothing is written before this (so a run refused for another
+        reason leaves no state behind). Raises :class:`StateError`."""
+        try:
+            if self._resume:
+                if self._partial:  # a last line a crash cut short: not trusted, cut off
+                    os.truncate(self.path, os.path.getsize(self.path) - self._partial)
+                self._out = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+            else:
+                self._out = open(self.path, "w", encoding="utf-8")  # noqa: SIM115
+                self._out.write(msgspec.json.encode(self._header).decode() + "\n")
+                self._out.flush()
+        except OSError as exc:
+            raise StateError(f"cannot use {self.path}: {exc.strerror or exc}") from None
+
     def confirm(self, number: int) -> None:
         """Record that record ``number`` was confirmed sent (buffered; see :meth:`flush`)."""
+        assert self._out is not None, "open() first"
         self._out.write(f"{number}\n")
 
     def flush(self) -> None:
         """Push what :meth:`confirm` wrote to the operating system."""
-        self._out.flush()
+        if self._out is not None:
+            self._out.flush()
 
     def close(self) -> None:
         """Flush and close the file."""
-        self._out.close()
+        if self._out is not None:
+            self._out.close()
 
 
 def _fingerprint(source: str) -> tuple[int, str]:
@@ -89,9 +104,10 @@ def _fingerprint(source: str) -> tuple[int, str]:
     return size, digest.hexdigest()
 
 
-def _read(path: str, expected: _Header) -> frozenset[int]:
-    """The record numbers ``path`` lists. A last line a crash cut short is not trusted
-    (``2`` of ``21``): it is cut off the file, so the next number starts a line."""
+def _read(path: str, expected: _Header) -> tuple[frozenset[int], int]:
+    """The record numbers ``path`` lists, and the length of a last line a crash cut
+    short (``2`` of ``21``): it is not trusted, and :meth:`StateFile.open` cuts it off
+    so the next number starts a line."""
     with open(path, "rb") as stream:
         data = stream.read()
     head, _, body = data.partition(b"\n")
@@ -110,6 +126,4 @@ def _read(path: str, expected: _Header) -> frozenset[int]:
         )
     lines = body.split(b"\n")
     partial = lines.pop()  # b"" when the file ends with a newline
-    if partial:
-        os.truncate(path, len(data) - len(partial))
-    return frozenset(int(line) for line in lines if line.strip().isdigit())
+    return frozenset(int(line) for line in lines if line.strip().isdigit()), len(partial)

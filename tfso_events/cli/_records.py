@@ -72,8 +72,12 @@ class RecordFile:
         self.size: int | None = None
         """The file's size in bytes, when it is a regular file (not a pipe)."""
         if path == STDIN:
-            self._stream: BinaryIO | None = None
-            self._records = _records("<stdin>", sys.stdin.buffer, ndjson=False)
+            # A stream of its own on the same descriptor, not sys.stdin's: a thread may be
+            # left blocked reading it at exit, and the interpreter tears sys.stdin down.
+            self._stream: BinaryIO | None = open(  # noqa: SIM115 - closed by close()
+                os.dup(sys.stdin.fileno()), "rb"
+            )
+            self._records = _records("<stdin>", self._stream, ndjson=False)
             return
         self._stream = open(path, "rb")  # noqa: SIM115 - closed by close()
         status = os.fstat(self._stream.fileno())

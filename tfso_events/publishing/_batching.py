@@ -38,6 +38,7 @@ log = logging.getLogger("tfso_events.publish")
 
 __all__ = [
     "DEFAULT_RETRY_DEADLINE",
+    "UNANSWERED",
     "Accepted",
     "AdaptiveRate",
     "BatchResult",
@@ -61,6 +62,10 @@ P = TypeVar("P")
 #: Default ``RetryPolicy.deadline``: how many seconds a publish keeps retrying without
 #: progress before it reports the events still waiting as failed.
 DEFAULT_RETRY_DEADLINE = 60.0
+
+#: The ``RetryableCallError`` code of a try that got no answer at all (a refused or
+#: dropped connection, a timeout); both transports use it.
+UNANSWERED = "connection_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +91,16 @@ class RetryPolicy:
       rate on each throttled answer and raising it again while sends succeed, as
       botocore's ``adaptive`` retry mode does; a throttled account then receives fewer
       requests instead of a storm of retries. ``False``: retry at full speed.
+    * ``unanswered_deadline`` (default ``None``) — a shorter budget for a service that
+      never answers: when every try of a publish so far failed without an answer (a
+      refused or dropped connection, a timeout) for this many seconds since it started,
+      the entries still waiting are reported failed. A throttling or 5xx answer means the
+      service is there, and then ``deadline`` alone applies. For a quick check that an
+      endpoint is reachable (``tfso-events publish`` probes its first record so).
 
     >>> RetryPolicy(max_attempts=1)  # never retry
     RetryPolicy(max_attempts=1, base_delay=0.05, max_delay=2.0, max_retry_after=30.0, \
-deadline=60.0, adaptive=True)
+deadline=60.0, adaptive=True, unanswered_deadline=None)
     """
 
     max_attempts: int | None = None
@@ -98,6 +109,7 @@ deadline=60.0, adaptive=True)
     max_retry_after: float = 30.0
     deadline: float | None = DEFAULT_RETRY_DEADLINE
     adaptive: bool = True
+    unanswered_deadline: float | None = None
 
     def __post_init__(self) -> None:
         if self.max_attempts is not None and self.max_attempts < 1:
@@ -106,6 +118,8 @@ deadline=60.0, adaptive=True)
             raise ValueError("delays must not be negative")
         if self.deadline is not None and not self.deadline > 0:
             raise ValueError("deadline must be a positive number of seconds, or None")
+        if self.unanswered_deadline is not None and not self.unanswered_deadline > 0:
+            raise ValueError("unanswered_deadline must be a positive number of seconds, or None")
         if self.deadline is None and self.max_attempts is None:
             raise ValueError("set a deadline or max_attempts (or both): retries must end")
 
@@ -408,10 +422,12 @@ async def deliver(
     outcomes: dict[int, PublishResult | PublishFailure] = {}
     settle = _settler(outcomes, on_result)
     budget = policy.deadline if policy.deadline is not None else math.inf
-    last_progress = clock()
+    started = last_progress = clock()
+    #: Until the service answers once, ``policy.unanswered_deadline`` may end it sooner.
+    unanswered = math.inf if policy.unanswered_deadline is None else policy.unanswered_deadline
 
     def stall_at() -> float:  # when this call gives up for want of progress
-        return last_progress + budget
+        return min(last_progress + budget, started + unanswered)
 
     def give_up(entries: Sequence[Entry[P]], code: str, message: str) -> None:
         for entry in entries:
@@ -419,16 +435,16 @@ async def deliver(
             settle(PublishFailure(entry.index, entry.event, error, code, entry.attempts))
 
     async def run(batch: Sequence[Entry[P]]) -> None:
-        nonlocal last_progress
+        nonlocal last_progress, unanswered
         pending = list(batch)
         last: Retry | None = None  # what the last retryable failure said
         while pending:
             if rate is not None and not await rate.acquire(len(pending), stall_at):
-                give_up(pending, *_stalled(policy, last, pending))
+                give_up(pending, *_stalled(policy, last, pending, unanswered < math.inf))
                 return
             async with semaphore:
                 if clock() >= stall_at():
-                    give_up(pending, *_stalled(policy, last, pending))
+                    give_up(pending, *_stalled(policy, last, pending, unanswered < math.inf))
                     return
                 for entry in pending:
                     entry.attempts += 1
@@ -447,6 +463,8 @@ async def deliver(
             retry_after: float | None = None
             throttled = 0
             for entry, answer in zip(pending, answers, strict=True):
+                if not isinstance(answer, Retry) or answer.code != UNANSWERED:
+                    unanswered = math.inf  # it answered: it is there
                 if isinstance(answer, Accepted):
                     last_progress = now
                     settle(
@@ -482,7 +500,7 @@ async def deliver(
                     # entry's age: under a rate limit a retry may wait in this client's
                     # own queue for longer than the deadline while others get through,
                     # and giving it up then would fail a healthy, merely slow, publish.
-                    give_up([entry], *_stalled(policy, answer, [entry]))
+                    give_up([entry], *_stalled(policy, answer, [entry], unanswered < math.inf))
                 else:
                     pending.append(entry)
             if pending:
@@ -567,17 +585,21 @@ def _tries(n: int) -> str:
 
 
 def _stalled(
-    policy: RetryPolicy, last: Retry | None, entries: Sequence[Entry[Any]]
+    policy: RetryPolicy, last: Retry | None, entries: Sequence[Entry[Any]], unanswered: bool
 ) -> tuple[str, str]:
     """The code and message of entries given up because the publish made no progress
-    for ``policy.deadline`` seconds (some of them perhaps never sent)."""
+    for ``policy.deadline`` seconds, or (``unanswered``, the service never answered)
+    for ``policy.unanswered_deadline`` (some of them perhaps never sent)."""
     why = f"{last.code}: {last.message}" if last is not None else "no answer"
     tried = max((entry.attempts for entry in entries), default=0)
     sent = f"after {_tries(tried)}" if tried else "before it was sent"
+    if unanswered and policy.unanswered_deadline is not None:
+        budget = f"the service did not answer for {policy.unanswered_deadline:g} s"
+    else:
+        budget = f"no event of this publish was accepted for {policy.deadline:g} s"
     return (
         last.code if last is not None else "RetryDeadline",
-        f"gave up {sent}: no event of this publish was accepted for "
-        f"{policy.deadline:g} s (the retry deadline); last failure {why}",
+        f"gave up {sent}: {budget} (the retry deadline); last failure {why}",
     )
 
 

@@ -55,6 +55,7 @@ from tfso_events.errors import (
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
+    UNANSWERED,
     Accepted,
     AdaptiveRate,
     BatchResult,
@@ -344,7 +345,7 @@ class TfsoEventApiClient(PublisherLifecycle):
         except (aiohttp.ClientError, TimeoutError) as exc:
             # aiohttp's error text names the host, never our headers.
             raise RetryableCallError(
-                "connection_error", f"{type(exc).__name__} posting to {self._events_url}"
+                UNANSWERED, f"{type(exc).__name__} posting to {self._events_url}"
             ) from None
         return status, self._outcome(entry, token, status, body, retry_after)
 

@@ -54,6 +54,7 @@ from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing import _redact
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
+    UNANSWERED,
     Accepted,
     AdaptiveRate,
     BatchResult,
@@ -736,7 +737,7 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
     if isinstance(exc, bx.ProfileNotFound | bx.ConfigParseError | bx.InvalidRegionError):
         return ConfigurationError(f"the AWS configuration is not usable: {exc}")
     if isinstance(exc, bx.ConnectionError | bx.HTTPClientError):
-        return RetryableCallError("connection_error", f"{type(exc).__name__}: {exc}")
+        return RetryableCallError(UNANSWERED, f"{type(exc).__name__}: {exc}")
     if isinstance(exc, bx.BotoCoreError):
         return DeliveryError(f"PutEvents failed: {exc}", code=type(exc).__name__)
     raise exc
