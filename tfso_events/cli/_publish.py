@@ -257,9 +257,8 @@ async def _run(
     tally = _Tally()
     started = time.monotonic()
     with Progress(f"publish via {args.via}", total=records.size) as progress:
-        work = asyncio.ensure_future(
-            _publish_all(args, client, iter(records), tally, outputs, progress, stop)
-        )
+        job = _Job(args, client, tally, outputs, progress, stop)
+        work = asyncio.ensure_future(_publish_all(job, iter(records)))
         with stop.cancelling(work):
             await asyncio.wait({work})
     error = None if work.cancelled() else work.exception()
@@ -441,15 +440,21 @@ async def _in_a_daemon_thread(fn: Callable[[], _T]) -> _T:
     return await future
 
 
-async def _publish_all(
-    args: argparse.Namespace,
-    client: _Publisher,
-    records: Iterator[Record],
-    tally: _Tally,
-    outputs: _Outputs,
-    progress: Progress,
-    stop: _StopOnSignals,
-) -> None:
+@dataclass
+class _Job:
+    """One run of the command: its options, publisher, counts, output files, progress
+    display and signal handling, which every step below reads or updates."""
+
+    args: argparse.Namespace
+    client: _Publisher
+    tally: _Tally
+    outputs: _Outputs
+    progress: Progress
+    stop: _StopOnSignals
+
+
+async def _publish_all(job: _Job, records: Iterator[Record]) -> None:
+    args, tally, outputs, progress, stop = job.args, job.tally, job.outputs, job.progress, job.stop
     skip = outputs.state.done if outputs.state is not None else frozenset()
     while not stop.signalled and not tally.stopped and tally.broken is None:
         chunk = await _in_a_daemon_thread(lambda: list(islice(records, args.batch_size)))
@@ -474,7 +479,7 @@ async def _publish_all(
                 tally.not_json += record.raw is None
                 _report(tally, outputs, record, f"invalid: {problem}", "invalid")
         try:
-            await _send(args, client, items, tally, outputs, progress, stop)
+            await _send(job, items)
         finally:  # also when cancelled: records handed over are sent, failed or unconfirmed
             # Every record up to the first one never handed over is settled.
             unsent = next((item for item in items if not item.handed), None)
@@ -493,27 +498,20 @@ def _progress(progress: Progress, tally: _Tally) -> None:
     progress.update(tally.read, tally.done_bytes, **counts)
 
 
-async def _send(
-    args: argparse.Namespace,
-    client: _Publisher,
-    items: list[_Item],
-    tally: _Tally,
-    outputs: _Outputs,
-    progress: Progress,
-    stop: _StopOnSignals,
-) -> None:
+async def _send(job: _Job, items: list[_Item]) -> None:
     """Hand the valid records of a chunk to the publisher (unless a signal came while
     they were read), the first record of the run alone first."""
+    tally, outputs, stop = job.tally, job.outputs, job.stop
     tally.in_flight = items
     stop.in_flight = lambda: sum(item.handed and not item.done for item in items)
-    _progress(progress, tally)  # what was read shows while the chunk is in flight
+    _progress(job.progress, tally)  # what was read shows while the chunk is in flight
     failures: list[PublishFailure] = []
     try:
         await asyncio.sleep(0)  # a signal that came while reading is seen here
         pending: Sequence[_Item] = items
         if pending and not tally.probed:
-            pending = await _probe(args, client, items, tally, outputs, progress, stop, failures)
-        await _publish_many(client, pending, tally, outputs, progress, stop, failures)
+            pending = await _probe(job, items, failures)
+        await _publish_many(job, pending, failures)
     finally:
         tally.in_flight = [item for item in items if item.handed and not item.done]
         stop.in_flight = lambda: 0
@@ -537,32 +535,24 @@ def _hopeless(failure: PublishFailure) -> bool:
     return failure.code == _UNREACHABLE or isinstance(failure.error, _HOPELESS)
 
 
-async def _probe(
-    args: argparse.Namespace,
-    client: _Publisher,
-    items: list[_Item],
-    tally: _Tally,
-    outputs: _Outputs,
-    progress: Progress,
-    stop: _StopOnSignals,
-    failures: list[PublishFailure],
-) -> Sequence[_Item]:
+async def _probe(job: _Job, items: list[_Item], failures: list[PublishFailure]) -> Sequence[_Item]:
     """Send the run's first record alone, under the user's retry policy with a short
     budget for a target that never answers (``unanswered_deadline``): no answer, or a
     refused setup, stops the run here (the other records are not sent). A target that
     answers, even with throttling, gets the user's whole policy. A record the publisher
     refuses before sending (a size limit) is reported invalid and the next is probed.
     Returns the records left to send."""
-    policy = dataclasses.replace(args.retry, unanswered_deadline=_PROBE_DEADLINE)
+    tally = job.tally
+    policy = dataclasses.replace(job.args.retry, unanswered_deadline=_PROBE_DEADLINE)
     for at, first in enumerate(items):
-        outcome = await _publish_one(client, first, policy, tally, outputs, progress, stop)
+        outcome = await _publish_one(job, first, policy)
         if outcome is None and first.done:
             continue  # refused before sending: reported invalid; probe with the next
         rest = items[at + 1 :]
         tally.probed = outcome is not None
         if outcome is None or isinstance(outcome, PublishResult):
             return rest  # a signal came first (not sent), or it was sent
-        _settled(first, outcome, tally, outputs, progress, failures)
+        _settled(job, first, outcome, failures)
         if _hopeless(outcome):
             tally.stopped = "stopped"
             tally.why = ", the first record could not be delivered (see above)"
@@ -572,42 +562,32 @@ async def _probe(
 
 
 async def _publish_one(
-    client: _Publisher,
-    item: _Item,
-    policy: RetryPolicy,
-    tally: _Tally,
-    outputs: _Outputs,
-    progress: Progress,
-    stop: _StopOnSignals,
+    job: _Job, item: _Item, policy: RetryPolicy
 ) -> PublishResult | PublishFailure | None:
     """Publish one record under ``policy``: a success is settled here; a failure is
     returned for the caller to judge. ``None`` when it was not sent (a signal, or
     refused before sending: then reported invalid)."""
-    if stop.signalled:
+    if job.stop.signalled:
         return None
     item.handed = True
     try:
-        result = await client.publish_many([item.event], raise_on_error=False, retry=policy)
+        result = await job.client.publish_many([item.event], raise_on_error=False, retry=policy)
     except EventValidationError as exc:
         item.done = item.refused = True
-        tally.invalid += 1
-        _report(tally, outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
+        job.tally.invalid += 1
+        _report(job.tally, job.outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
         return None
     (outcome,) = result.results
     if isinstance(outcome, PublishResult):
-        _settled(item, outcome, tally, outputs, progress, [])
+        _settled(job, item, outcome, [])
     return outcome
 
 
 def _settled(
-    item: _Item,
-    outcome: PublishResult | PublishFailure,
-    tally: _Tally,
-    outputs: _Outputs,
-    progress: Progress,
-    failures: list[PublishFailure],
+    job: _Job, item: _Item, outcome: PublishResult | PublishFailure, failures: list[PublishFailure]
 ) -> None:
     """One record's answer arrived: count it, report or checkpoint it."""
+    tally, outputs = job.tally, job.outputs
     item.done = True
     try:
         if isinstance(outcome, PublishFailure):
@@ -621,28 +601,21 @@ def _settled(
     except OSError as exc:  # a full disk: stop, rather than lose track of records
         tally.broken = tally.broken or exc
     if time.monotonic() - tally.ticked >= _TICK:
-        _progress(progress, tally)
+        _progress(job.progress, tally)
 
 
-async def _publish_many(
-    client: _Publisher,
-    items: Sequence[_Item],
-    tally: _Tally,
-    outputs: _Outputs,
-    progress: Progress,
-    stop: _StopOnSignals,
-    failures: list[PublishFailure],
-) -> None:
-    if not items or stop.signalled or tally.stopped or tally.broken:
+async def _publish_many(job: _Job, items: Sequence[_Item], failures: list[PublishFailure]) -> None:
+    tally = job.tally
+    if not items or job.stop.signalled or tally.stopped or tally.broken:
         return  # nothing handed over: these records are not sent
 
     def on_result(outcome: PublishResult | PublishFailure) -> None:
-        _settled(items[outcome.index], outcome, tally, outputs, progress, failures)
+        _settled(job, items[outcome.index], outcome, failures)
 
     for item in items:
         item.handed = True
     try:
-        await client.publish_many(
+        await job.client.publish_many(
             [item.event for item in items], raise_on_error=False, on_result=on_result
         )
     except EventValidationError as exc:
@@ -654,11 +627,11 @@ async def _publish_many(
             (item,) = items
             item.handed = item.done = item.refused = True
             tally.invalid += 1
-            _report(tally, outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
+            _report(tally, job.outputs, item.record, f"invalid: {_problem(exc)}", "invalid")
             return
         middle = len(items) // 2
-        await _publish_many(client, items[:middle], tally, outputs, progress, stop, failures)
-        await _publish_many(client, items[middle:], tally, outputs, progress, stop, failures)
+        await _publish_many(job, items[:middle], failures)
+        await _publish_many(job, items[middle:], failures)
 
 
 def _problem(exc: EventValidationError) -> str:
