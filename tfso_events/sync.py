@@ -26,10 +26,11 @@ import threading
 import weakref
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 from tfso_events.errors import ConfigurationError
 from tfso_events.models._base import TfsoEvent
+from tfso_events.publishing._protocols import Publisher
 from tfso_events.results import BatchResult, PublishResult
 
 if TYPE_CHECKING:
@@ -49,24 +50,7 @@ _counter = itertools.count(1)
 EXIT_TIMEOUT = 10.0
 
 
-class _AsyncPublisher(Protocol):
-    async def publish(self, event: TfsoEvent) -> PublishResult: ...
-
-    async def publish_many(
-        self,
-        events: Iterable[TfsoEvent],
-        *,
-        raise_on_error: bool = ...,
-        on_result: OnResult | None = ...,
-        retry: RetryPolicy | None = ...,
-    ) -> BatchResult: ...
-
-    async def open(self) -> Any: ...
-
-    async def aclose(self) -> None: ...
-
-
-_C = TypeVar("_C", bound=_AsyncPublisher)
+_C = TypeVar("_C", bound=Publisher)
 
 
 class _LoopThread:
@@ -113,7 +97,7 @@ class _LoopThread:
         self.loop.close()
 
 
-def _shutdown(runner: _LoopThread, client: _AsyncPublisher, timeout: float) -> None:
+def _shutdown(runner: _LoopThread, client: Publisher, timeout: float) -> None:
     """Close the async client on its loop, then stop the loop (also run at exit)."""
     if runner.loop.is_closed():
         return

@@ -27,6 +27,23 @@ def _has_open(pid: int, path: Path) -> bool:
         return False
 
 
+NAMES = [f"t {i:03d}" for i in range(60)]
+
+
+async def _start_slowly(
+    hub: LocalHub, tmp_path: Path, via: str, *extra: str
+) -> tuple[asyncio.subprocess.Process, Path]:
+    """Publish 60 records one request at a time, in batches of 5; returns the child and
+    its --failed-out file."""
+    path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in NAMES])
+    failed = tmp_path / "failed.ndjson"
+    proc = await start(
+        "publish", str(path), *_target(hub, via), "--concurrency", "1", "--batch-size", "5",
+        "--failed-out", str(failed), *extra,
+    )  # fmt: skip
+    return proc, failed
+
+
 @pytest.mark.parametrize("via", ["api", "eventbridge"])
 async def test_sigterm_mid_file_waits_for_the_answers_in_flight(
     hub: LocalHub, tmp_path: Path, via: str
@@ -34,14 +51,8 @@ async def test_sigterm_mid_file_waits_for_the_answers_in_flight(
     """SIGTERM while batches are in flight: no more records are read, the answers in
     flight are awaited, and the summary's sent count is exactly what the hub stored;
     exit 130 (not 143), nothing unconfirmed, an empty --failed-out."""
-    names = [f"t {i:03d}" for i in range(60)]
-    path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in names])
-    failed = tmp_path / "failed.ndjson"
     hub.faults.latency = 0.05
-    proc = await start(
-        "publish", str(path), *_target(hub, via), "--concurrency", "1", "--batch-size", "5",
-        "--failed-out", str(failed),
-    )  # fmt: skip
+    proc, failed = await _start_slowly(hub, tmp_path, via)
     async with asyncio.timeout(30):
         while hub.count() < 7:  # noqa: ASYNC110 - the hub has no arrival hook to await
             await asyncio.sleep(0.02)
@@ -50,7 +61,7 @@ async def test_sigterm_mid_file_waits_for_the_answers_in_flight(
     assert done.code == 130, done.err
     assert done.out.startswith("publish: interrupted after record ")
     sent = int(done.out.split(": ", 2)[2].split(" sent")[0])
-    assert 5 <= sent == hub.count() < len(names)
+    assert 5 <= sent == hub.count() < len(NAMES)
     assert ", 0 unconfirmed" in done.out
     assert read_ndjson(failed) == []
 
@@ -62,14 +73,8 @@ async def test_sigterm_without_grace_keeps_the_unconfirmed(
     """With --stop-grace 0, SIGTERM gives up on the answers in flight at once: those
     records are counted unconfirmed and kept in --failed-out, marked so; every other
     record of the file is confirmed sent or was not sent."""
-    names = [f"t {i:03d}" for i in range(60)]
-    path = write_ndjson(tmp_path / "events.ndjson", [body(person(n)) for n in names])
-    failed = tmp_path / "failed.ndjson"
     hub.faults.latency = 1.0
-    proc = await start(
-        "publish", str(path), *_target(hub, via), "--concurrency", "1", "--batch-size", "5",
-        "--failed-out", str(failed), "--stop-grace", "0",
-    )  # fmt: skip
+    proc, failed = await _start_slowly(hub, tmp_path, via, "--stop-grace", "0")
 
     def requests() -> int:  # counted when a request arrives, before its 1 s latency
         return hub.api_requests if via == "api" else hub.put_events_calls
@@ -85,7 +90,7 @@ async def test_sigterm_without_grace_keeps_the_unconfirmed(
     assert unconfirmed
     assert f", {len(unconfirmed)} unconfirmed" in done.out
     assert all(r["reason"].startswith("unconfirmed") for r in unconfirmed)
-    assert {first_name(r) for r in unconfirmed} <= set(names[sent:])
+    assert {first_name(r) for r in unconfirmed} <= set(NAMES[sent:])
     assert sent <= hub.count() <= sent + len(unconfirmed)
 
 

@@ -333,7 +333,6 @@ def render_catalog(catalog: Catalog) -> str:
         for spec in sorted(catalog.events, key=lambda s: s.module_name)
     )
     entries = "".join(f"    {spec.name}Event,\n" for spec in catalog.events)
-    union = "".join(f"    {spec.name}Event,\n" for spec in catalog.events)
     overloads = "".join(
         "@overload\n"
         f"def event_class(\n"
@@ -357,7 +356,7 @@ def render_catalog(catalog: Catalog) -> str:
         + "#: The union of every event class of the catalog: what ``parse_event`` returns for\n"
         + "#: a known detail-type, so a ``match`` over it (plus ``UnknownEvent``) can be\n"
         + "#: checked for exhaustiveness with ``typing.assert_never``.\n"
-        + f"CatalogEvent: TypeAlias = Union[  # noqa: UP007 - one member per line\n{union}]\n"
+        + f"CatalogEvent: TypeAlias = Union[  # noqa: UP007 - one member per line\n{entries}]\n"
         + "CatalogEvent.__doc__ = (  # help(CatalogEvent) says it too\n"
         + '    "The union of every event class of the catalog: what parse_event returns for a "\n'
         + '    "known detail-type (match it, with UnknownEvent, exhaustively)."\n'

@@ -28,7 +28,7 @@ from tfso_events.auth._tokens import (
 )
 from tfso_events.environments import AUDIENCE
 from tfso_events.errors import AuthenticationError, ConfigurationError
-from tfso_events.publishing._batching import RetryableCallError, RetryPolicy
+from tfso_events.publishing._batching import UNANSWERED, RetryableCallError, RetryPolicy
 
 if TYPE_CHECKING:
     import aiohttp
@@ -69,7 +69,7 @@ async def post_token_request(
     except (aiohttp.ClientError, TimeoutError) as exc:
         # The text of aiohttp's errors names the host, never the request body.
         raise RetryableCallError(
-            "connection_error", f"{type(exc).__name__} talking to {request.url}: {exc}"
+            UNANSWERED, f"{type(exc).__name__} talking to {request.url}: {exc}"
         ) from None
 
 

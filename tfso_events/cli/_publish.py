@@ -29,28 +29,27 @@ import dataclasses
 import os
 import signal
 import sys
-import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, Any, TypeVar
 
+from tfso_events._threads import in_a_thread
 from tfso_events.cli._console import Progress, counted
 from tfso_events.cli._publish_state import StateError, StateFile
 from tfso_events.cli._records import STDIN, Record, RecordFile, failed_record, to_event
 from tfso_events.errors import AuthenticationError, ConfigurationError, EventValidationError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing._batching import RetryPolicy
-from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
+from tfso_events.publishing._batching import UNANSWERED, RetryPolicy
+from tfso_events.publishing._protocols import Publisher
+from tfso_events.results import PublishFailure, PublishResult
 
 __all__ = ["run_publish"]
 
 #: Errors that will fail every later event too: stop rather than go through the file.
 _HOPELESS = (AuthenticationError, ConfigurationError)
-#: The failure code of a target that did not answer at all (refused, unreachable, timed out).
-_UNREACHABLE = "connection_error"
 #: The first record's retry budget: enough for a blip, short enough to tell a wrong
 #: endpoint in seconds rather than after the full retry deadline.
 _PROBE_DEADLINE = 5.0
@@ -62,21 +61,6 @@ _SHOWN = 10
 _TICK = 0.1
 
 _T = TypeVar("_T")
-
-
-class _Publisher(Protocol):
-    """What publish needs of either async client."""
-
-    async def publish_many(
-        self,
-        events: Iterable[TfsoEvent],
-        *,
-        raise_on_error: bool = ...,
-        on_result: OnResult | None = ...,
-        retry: RetryPolicy | None = ...,
-    ) -> BatchResult: ...
-
-    async def aclose(self) -> None: ...
 
 
 @dataclass(eq=False)
@@ -205,8 +189,10 @@ async def _main(args: argparse.Namespace, records: RecordFile) -> int:
                     # Hashing a big input takes a while: on a daemon thread, which Ctrl-C
                     # does not have to wait for.
                     checking = asyncio.ensure_future(
-                        _in_a_daemon_thread(
-                            lambda: StateFile(args.state, args.file, resume=args.resume)
+                        in_a_thread(
+                            lambda: StateFile(args.state, args.file, resume=args.resume),
+                            name="tfso-events-state",
+                            may_block=True,
                         )
                     )
                     with stop.cancelling(checking):
@@ -248,7 +234,7 @@ async def _main(args: argparse.Namespace, records: RecordFile) -> int:
 
 async def _run(
     args: argparse.Namespace,
-    client: _Publisher,
+    client: Publisher,
     target: str,
     records: RecordFile,
     outputs: _Outputs,
@@ -286,7 +272,7 @@ async def _run(
     return 1 if tally.failed or tally.invalid or tally.stopped else 0
 
 
-def _client(args: argparse.Namespace) -> tuple[_Publisher, str]:
+def _client(args: argparse.Namespace) -> tuple[Publisher, str]:
     """The async publisher the options describe, and where it sends (for the summary)."""
     from tfso_events.environments import resolve_credentials, resolve_environment
 
@@ -412,41 +398,13 @@ class _StopOnSignals:
             self._work = None
 
 
-async def _in_a_daemon_thread(fn: Callable[[], _T]) -> _T:
-    """``fn()`` on a daemon thread: a read blocked on a pipe does not hold the loop (so a
-    signal is handled at once) nor, once abandoned, the interpreter's exit."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[_T] = loop.create_future()
-
-    def settle(value: Any, error: BaseException | None) -> None:
-        if future.done():  # the awaiting task was cancelled
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(value)
-
-    def run() -> None:
-        value: Any = None
-        error: BaseException | None = None
-        try:
-            value = fn()
-        except BaseException as exc:  # handed to the awaiting task
-            error = exc
-        with contextlib.suppress(RuntimeError):  # the loop closed: nobody is waiting
-            loop.call_soon_threadsafe(settle, value, error)
-
-    threading.Thread(target=run, name="tfso-events-read", daemon=True).start()
-    return await future
-
-
 @dataclass
 class _Job:
     """One run of the command: its options, publisher, counts, output files, progress
     display and signal handling, which every step below reads or updates."""
 
     args: argparse.Namespace
-    client: _Publisher
+    client: Publisher
     tally: _Tally
     outputs: _Outputs
     progress: Progress
@@ -457,7 +415,9 @@ async def _publish_all(job: _Job, records: Iterator[Record]) -> None:
     args, tally, outputs, progress, stop = job.args, job.tally, job.outputs, job.progress, job.stop
     skip = outputs.state.done if outputs.state is not None else frozenset()
     while not stop.signalled and not tally.stopped and tally.broken is None:
-        chunk = await _in_a_daemon_thread(lambda: list(islice(records, args.batch_size)))
+        chunk = await in_a_thread(
+            lambda: list(islice(records, args.batch_size)), name="tfso-events-read", may_block=True
+        )
         if not chunk:
             break
         first = tally.read + 1
@@ -532,7 +492,7 @@ async def _send(job: _Job, items: list[_Item]) -> None:
 
 def _hopeless(failure: PublishFailure) -> bool:
     """A failure every later event would share: no answer, or the setup refused."""
-    return failure.code == _UNREACHABLE or isinstance(failure.error, _HOPELESS)
+    return failure.code == UNANSWERED or isinstance(failure.error, _HOPELESS)
 
 
 async def _probe(job: _Job, items: list[_Item], failures: list[PublishFailure]) -> Sequence[_Item]:

@@ -429,6 +429,10 @@ async def deliver(
     def stall_at() -> float:  # when this call gives up for want of progress
         return min(last_progress + budget, started + unanswered)
 
+    def stalled(last: Retry | None, entries: Sequence[Entry[P]]) -> tuple[str, str]:
+        # Which budget ran out: the one for a service that never answered, if it ends first.
+        return _stalled(policy, last, entries, started + unanswered < last_progress + budget)
+
     def give_up(entries: Sequence[Entry[P]], code: str, message: str) -> None:
         for entry in entries:
             error = DeliveryError(message, code=code, attempts=entry.attempts, retryable=True)
@@ -440,11 +444,11 @@ async def deliver(
         last: Retry | None = None  # what the last retryable failure said
         while pending:
             if rate is not None and not await rate.acquire(len(pending), stall_at):
-                give_up(pending, *_stalled(policy, last, pending, unanswered < math.inf))
+                give_up(pending, *stalled(last, pending))
                 return
             async with semaphore:
                 if clock() >= stall_at():
-                    give_up(pending, *_stalled(policy, last, pending, unanswered < math.inf))
+                    give_up(pending, *stalled(last, pending))
                     return
                 for entry in pending:
                     entry.attempts += 1
@@ -463,7 +467,9 @@ async def deliver(
             retry_after: float | None = None
             throttled = 0
             for entry, answer in zip(pending, answers, strict=True):
-                if not isinstance(answer, Retry) or answer.code != UNANSWERED:
+                if unanswered != math.inf and (
+                    not isinstance(answer, Retry) or answer.code != UNANSWERED
+                ):
                     unanswered = math.inf  # it answered: it is there
                 if isinstance(answer, Accepted):
                     last_progress = now
@@ -500,7 +506,7 @@ async def deliver(
                     # entry's age: under a rate limit a retry may wait in this client's
                     # own queue for longer than the deadline while others get through,
                     # and giving it up then would fail a healthy, merely slow, publish.
-                    give_up([entry], *_stalled(policy, answer, [entry], unanswered < math.inf))
+                    give_up([entry], *stalled(answer, [entry]))
                 else:
                     pending.append(entry)
             if pending:
@@ -593,7 +599,7 @@ def _stalled(
     why = f"{last.code}: {last.message}" if last is not None else "no answer"
     tried = max((entry.attempts for entry in entries), default=0)
     sent = f"after {_tries(tried)}" if tried else "before it was sent"
-    if unanswered and policy.unanswered_deadline is not None:
+    if unanswered:
         budget = f"the service did not answer for {policy.unanswered_deadline:g} s"
     else:
         budget = f"no event of this publish was accepted for {policy.deadline:g} s"

@@ -36,10 +36,10 @@ import asyncio
 import contextlib
 import logging
 import re
-import threading
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar, cast
+from collections.abc import Awaitable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from tfso_events._threads import in_a_thread
 from tfso_events.environments import amzn_trace_id, validate_bus_environment
 from tfso_events.errors import (
     AuthenticationError,
@@ -121,8 +121,6 @@ _ARN = re.compile(r"arn:[\w-]+:[\w-]*:[\w-]*:[0-9]*:.+", re.DOTALL)
 DEFAULT_MAX_CONCURRENCY = 16
 
 #: Per-entry codes worth another try; every other code is final.
-_A = TypeVar("_A")
-_R = TypeVar("_R")
 
 _RETRYABLE_ENTRY_CODES = frozenset({"ThrottlingException", "InternalFailure"})
 #: Whole-call codes that say "slow down" (they cut the adaptive send rate).
@@ -519,7 +517,9 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         # Importing aioboto3 and reading botocore's EventBridge model from disk block for
         # a tenth of a second or more: done in a thread, so the first publish does not
         # stall every other task on the loop.
-        session = await _in_a_thread(_prepare_session, self._session)
+        session = await in_a_thread(
+            lambda: _prepare_session(self._session), name="tfso-events-botocore-load"
+        )
         from aiobotocore.config import AioConfig
 
         config = AioConfig(
@@ -591,37 +591,6 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             Accepted(answer["EventId"]) if "EventId" in answer else _entry_outcome(entry, answer)
             for entry, answer in zip(entries, answers, strict=True)
         ]
-
-
-async def _in_a_thread(fn: Callable[[_A], _R], arg: _A) -> _R:
-    """``fn(arg)`` in a short-lived thread of its own (not the loop's default executor,
-    whose thread would outlive the client): the loop keeps running meanwhile."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[_R] = loop.create_future()
-
-    def settle(result: _R | None, error: BaseException | None) -> None:
-        if future.done():  # the caller was cancelled
-            return
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(cast("_R", result))
-
-    def run() -> None:
-        try:
-            result = fn(arg)
-        except BaseException as exc:
-            loop.call_soon_threadsafe(settle, None, exc)
-        else:
-            loop.call_soon_threadsafe(settle, result, None)
-
-    thread = threading.Thread(target=run, name="tfso-events-botocore-load", daemon=True)
-    thread.start()
-    try:
-        return await future
-    finally:
-        if future.done():
-            thread.join(1.0)  # it has settled the future: a moment from its end
 
 
 def _prepare_session(session: aioboto3.Session | None) -> aioboto3.Session:
