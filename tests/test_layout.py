@@ -81,3 +81,24 @@ def test_python_dash_m_runs_the_command() -> None:
         check=True,
     )
     assert out.stdout.strip() == f"tfso-events {tfso_events.__version__}"
+
+
+def test_each_command_lives_in_the_module_of_its_group() -> None:
+    """Every command is declared in a ``tfso_events/cli/_<group>.py`` module that
+    ``cli/__init__.py`` imports (one line per group), never in ``__init__`` itself, so a
+    reader finds a command by its file name and a new group is one module plus one line."""
+    from tfso_events.cli import COMMANDS
+
+    cli = PACKAGE / "cli"
+    tree = ast.parse((cli / "__init__.py").read_text())
+    groups = {
+        f"tfso_events.cli.{alias.name}"
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module == "tfso_events.cli"
+        for alias in node.names
+    }
+    homes = {cmd.name: cmd.run.__module__ for cmd in COMMANDS.values()}
+    assert set(homes.values()) == groups
+    assert not any(isinstance(node, ast.FunctionDef) for node in tree.body)
+    assert homes["list"] == "tfso_events.cli._catalog"
+    assert homes["hub"] == homes["tail"] == "tfso_events.cli._hub"

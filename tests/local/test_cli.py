@@ -261,9 +261,9 @@ def test_commands_register_one_function_each() -> None:
 @pytest.mark.parametrize(("text", "rate"), [("2000/s", 2000.0), ("2000", 2000.0), ("0.5/s", 0.5)])
 def test_hub_quota_option_reads_a_rate_per_second(text: str, rate: float) -> None:
     """`tfso-events hub --quota N/s` takes entries per second, with or without "/s"."""
-    from tfso_events.cli import _per_second
+    from tfso_events.cli._app import per_second
 
-    assert _per_second(text) == rate
+    assert per_second(text) == rate
 
 
 @pytest.mark.parametrize("text", ["fast", "0/s", "-3"])
@@ -271,10 +271,10 @@ def test_hub_quota_option_refuses_what_is_not_a_positive_rate(text: str) -> None
     """A --quota that is not a positive number per second is an argparse error."""
     import argparse
 
-    from tfso_events.cli import _per_second
+    from tfso_events.cli._app import per_second
 
     with pytest.raises(argparse.ArgumentTypeError):
-        _per_second(text)
+        per_second(text)
 
 
 @pytest.mark.parametrize("via", ["eventbridge", "api"])

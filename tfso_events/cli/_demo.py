@@ -14,6 +14,7 @@ loop must keep answering meanwhile.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import time
 from collections import Counter
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tfso_events.catalog import validate_body
+from tfso_events.cli._app import command
 from tfso_events.cli._console import counted, print_table
 from tfso_events.cli._local import LOCAL_REGION, local_aws_session
 from tfso_events.errors import TfsoEventsError
@@ -31,7 +33,7 @@ from tfso_events.results import BatchResult, PublishFailure, PublishResult
 if TYPE_CHECKING:
     from tfso_events.local import LocalHub, ReceivedEvent
 
-__all__ = ["run_demo"]
+__all__ = ["demo"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +47,19 @@ class _Step:
     error: str | None = None
 
 
-def run_demo() -> int:
-    """Run the demo; return 0 only when every event arrived and parsed back."""
+@command(
+    "demo",
+    help="publish the sample events to an embedded local hub through every publisher",
+)
+def demo(args: argparse.Namespace) -> int:
+    """Start a local hub in this process and publish the seed's sample events through
+    TfsoEventApiClient (Auth0 token + POST /events), TfsoEventBridgeClient (PutEvents)
+    and the blocking facade of both (tfso_events.sync); then show what the hub received,
+    parsed back into typed events.
+
+    Needs no credentials and no network beyond 127.0.0.1, and ignores AWS_* and
+    TFSO_EVENTS_* variables. Exit status 0 only when every event arrived.
+    """
     return asyncio.run(_demo())
 
 

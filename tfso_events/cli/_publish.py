@@ -37,6 +37,7 @@ from itertools import islice
 from typing import IO, Any, TypeVar
 
 from tfso_events._threads import in_a_thread
+from tfso_events.cli._app import arg, command, positive_int, seconds
 from tfso_events.cli._console import Progress, counted
 from tfso_events.cli._publish_state import StateError, StateFile
 from tfso_events.cli._records import STDIN, Record, RecordFile, failed_record, to_event
@@ -46,7 +47,7 @@ from tfso_events.publishing._batching import UNANSWERED, RetryPolicy
 from tfso_events.publishing._protocols import Publisher
 from tfso_events.results import PublishFailure, PublishResult
 
-__all__ = ["run_publish"]
+__all__ = ["publish"]
 
 #: Errors that will fail every later event too: stop rather than go through the file.
 _HOPELESS = (AuthenticationError, ConfigurationError)
@@ -120,8 +121,123 @@ class _Tally:
         return self.read - settled
 
 
-def run_publish(args: argparse.Namespace) -> int:
-    """Run ``tfso-events publish`` with parsed ``args``; return the exit status."""
+@command(
+    "publish",
+    help="bulk publish an NDJSON file of events through EventBridge or the events API",
+    arguments=[
+        arg(
+            "file", metavar="FILE", help="NDJSON (or JSON) of envelopes or API bodies; - for stdin"
+        ),
+        arg("--via", required=True, choices=["eventbridge", "api"], help="which publisher"),
+        arg(
+            "--env",
+            metavar="ENV",
+            help="dev, pre-prod, prod or local (the local hub); default TFSO_EVENTS_ENVIRONMENT",
+        ),
+        arg(
+            "--bus",
+            metavar="NAME",
+            help="EventBridge bus name or ARN (default tfso-{module}-events)",
+        ),
+        arg(
+            "--endpoint-url",
+            metavar="URL",
+            help="EventBridge endpoint, or the events API base URL with --via api "
+            "(default: the environment's; with --env local, http://127.0.0.1:8642)",
+        ),
+        arg(
+            "--auth0-domain",
+            metavar="URL",
+            help="Auth0 domain for --via api (with --env local: the --endpoint-url)",
+        ),
+        arg("--region", help="AWS region for --via eventbridge (default: AWS configuration)"),
+        arg(
+            "--client-id", metavar="ID", help="Auth0 application id (default TFSO_EVENTS_CLIENT_ID)"
+        ),
+        arg(
+            "--client-secret",
+            metavar="SECRET",
+            help="Auth0 application secret (default TFSO_EVENTS_CLIENT_SECRET, which is safer: "
+            "command lines are visible to other users)",
+        ),
+        arg("--concurrency", type=positive_int, metavar="N", help="requests in flight at once"),
+        arg(
+            "--max-attempts",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="tries per event, the first included (default: no count; retries end "
+            "at the retry deadline)",
+        ),
+        arg(
+            "--retry-deadline",
+            type=seconds,
+            default=60.0,
+            metavar="SECONDS",
+            help="give up on events still failing after this long without progress "
+            "(default: %(default)s)",
+        ),
+        arg(
+            "--batch-size",
+            type=positive_int,
+            default=1000,
+            metavar="N",
+            help="records read and published per publish_many call (default: %(default)s)",
+        ),
+        arg(
+            "--failed-out",
+            metavar="FILE",
+            help="write every failed or invalid record here (NDJSON, with a reason), "
+            "ready to publish again",
+        ),
+        arg(
+            "--unconfirmed-out",
+            metavar="FILE",
+            help="write the records in flight without an answer when publish was stopped "
+            "here (they may have arrived); default: into --failed-out, marked unconfirmed",
+        ),
+        arg(
+            "--state",
+            metavar="FILE",
+            help="record the number of every record confirmed sent in FILE (written at the "
+            "end of each batch and when the run stops), so an interrupted run can be resumed",
+        ),
+        arg(
+            "--resume",
+            action="store_true",
+            help="skip the records --state FILE lists as sent by an earlier run over the "
+            "same input, and go on recording into it",
+        ),
+        arg(
+            "--stop-grace",
+            type=seconds,
+            default=10.0,
+            metavar="SECONDS",
+            help="on Ctrl-C or SIGTERM, wait this long for the answers to what is in "
+            "flight before giving up on them (default: %(default)s)",
+        ),
+    ],
+)
+def publish(args: argparse.Namespace) -> int:
+    """Publish every record of FILE, reading it in batches (memory stays flat however
+    big the file is) and sending each batch with the publisher's publish_many.
+
+    Records are validated first: an invalid one is reported with its line and JSON path
+    and never sent. Delivery failures (after retries) are reported with their reason.
+    --failed-out writes each failed or invalid record as read, plus a "reason" key that
+    publish and validate ignore, so it can be fixed if needed and published again.
+    The first record goes alone: a target that cannot be reached, or that refuses the
+    credentials, stops the run at once with one message.
+
+    Each record is confirmed as its answer arrives. Ctrl-C (or SIGTERM) stops reading,
+    waits up to --stop-grace seconds for the answers in flight (Ctrl-C again: stop
+    waiting), and reports sent, failed, invalid and unconfirmed records separately;
+    with --state FILE, run the same command with --resume to send the rest and nothing
+    twice.
+
+    Exit status: 0 when every record was sent, 1 when any failed or was invalid,
+    2 for a usage or configuration error, 130 when interrupted.
+    """
     if args.via == "api" and args.bus:
         return _usage("--bus applies to --via eventbridge only")
     if args.via == "eventbridge" and (args.client_id or args.client_secret or args.auth0_domain):
