@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 
 LOCK   := constraints.txt
 
-.PHONY: test lint typecheck pytest demo bench soak docs generate clean lock test-latest test-lowest
+.PHONY: postgresql test lint typecheck pytest demo bench soak docs generate clean lock test-latest test-lowest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,7 +48,13 @@ test-lowest:
 	.venv-lowest/bin/python -m pip list | grep -iE '^(msgspec|aiohttp|aioboto3|authlib) '
 	.venv-lowest/bin/pytest -q -p no:cacheprovider
 
-test: $(STAMP) lint typecheck pytest
+# The outbox's tests start a PostgreSQL cluster of their own (tests/outbox/_postgres.py)
+# from Debian's package: installed here when missing, a no-op when present.
+postgresql:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  { apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; }
+
+test: $(STAMP) postgresql lint typecheck pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check tfso_events tests benchmarks scripts
@@ -57,7 +63,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict tfso_events
 
-pytest: $(STAMP)
+pytest: $(STAMP) postgresql
 	$(BIN)/pytest -q
 
 demo: $(STAMP)

@@ -1,0 +1,141 @@
+"""The storage floor of the outbox (and, later, of the consumer inbox): which database
+we are on, engines made from a URL, SQLite's immediate transactions, and PostgreSQL's
+``LISTEN``.
+
+Two dialects are supported, PostgreSQL (asyncpg; psycopg or another driver for the
+blocking forms) and SQLite (aiosqlite; the standard sqlite3 for the blocking forms).
+Everything that differs between them is decided here or in :mod:`._lease`, from
+:func:`dialect_of`, so the rest of the package speaks SQLAlchemy Core only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Literal
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from tfso_events.errors import ConfigurationError
+
+__all__ = [
+    "POSTGRESQL",
+    "SQLITE",
+    "Dialect",
+    "async_url",
+    "dialect_of",
+    "listen",
+    "relay_engine",
+]
+
+log = logging.getLogger("tfso_events.outbox")
+
+Dialect = Literal["postgresql", "sqlite"]
+POSTGRESQL: Dialect = "postgresql"
+SQLITE: Dialect = "sqlite"
+
+#: How long a SQLite connection of ours waits for another writer before it gives up.
+SQLITE_BUSY_TIMEOUT = 30.0
+
+
+def dialect_of(name: str) -> Dialect:
+    """``postgresql`` or ``sqlite`` from a SQLAlchemy dialect name; anything else is
+    refused, saying what is supported."""
+    if name in (POSTGRESQL, SQLITE):
+        return name
+    raise ConfigurationError(
+        f"the outbox supports PostgreSQL and SQLite, not {name!r}: point it at a "
+        "postgresql:// or sqlite:/// database"
+    )
+
+
+def dialect_of_connection(conn: Connection | AsyncConnection) -> Dialect:
+    """The dialect of a (sync or async) SQLAlchemy connection."""
+    return dialect_of(conn.dialect.name)
+
+
+def async_url(db: str | URL) -> URL:
+    """``db`` with an asyncio driver: ``postgresql://`` takes asyncpg, ``sqlite:///``
+    aiosqlite; a URL that names an asyncio driver already is kept."""
+    url = make_url(db)
+    backend = dialect_of(url.get_backend_name())
+    driver = url.get_driver_name()
+    if backend == POSTGRESQL and driver != "asyncpg":
+        url = url.set(drivername="postgresql+asyncpg")
+    elif backend == SQLITE and driver != "aiosqlite":
+        url = url.set(drivername="sqlite+aiosqlite")
+    if backend == SQLITE and url.database in (None, "", ":memory:"):
+        raise ConfigurationError(
+            "a relay needs a SQLite file it can share with the service "
+            "(sqlite:///path/to/app.db), not an in-memory database"
+        )
+    return url
+
+
+def relay_engine(db: str | URL | AsyncEngine, *, pool_size: int = 5) -> AsyncEngine:
+    """An engine of the relay's own (its connections are its own business: it disposes
+    of them when it stops). From an engine, its URL is reused.
+
+    On SQLite every transaction of this engine begins ``BEGIN IMMEDIATE``: a relay
+    writes in every transaction it opens, and taking the write lock up front (instead
+    of at the first write, as the driver's deferred transactions do) means two relays
+    never both read and then race to upgrade, which SQLite answers with
+    ``database is locked`` at once instead of waiting.
+    """
+    url = async_url(db.url if isinstance(db, AsyncEngine) else db)
+    if url.get_backend_name() == SQLITE:
+        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        _immediate_transactions(engine)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+
+def _immediate_transactions(engine: AsyncEngine) -> None:
+    """SQLAlchemy's recipe for SQLite transactions it controls: the driver's own
+    (implicit, deferred) BEGIN is turned off and SQLAlchemy emits ``BEGIN IMMEDIATE``."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connect(dbapi_connection: Any, _record: object) -> None:
+        dbapi_connection.isolation_level = None
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextlib.asynccontextmanager
+async def listen(
+    engine: AsyncEngine, channel: str, on_notify: Callable[[], None]
+) -> AsyncIterator[bool]:
+    """On PostgreSQL, ``LISTEN channel`` on a connection held for the body and call
+    ``on_notify()`` for each notification; yields whether it listens (``False`` on
+    SQLite, or when the connection could not be had: the caller then polls)."""
+    if engine.dialect.name != POSTGRESQL:
+        yield False
+        return
+    try:
+        conn = await engine.connect()
+    except Exception as exc:  # the database is down: polling finds out when it is back
+        log.warning("cannot LISTEN for new outbox rows (%s); polling instead", exc)
+        yield False
+        return
+    try:
+        raw = await conn.get_raw_connection()
+        driver: Any = raw.driver_connection
+
+        def notified(*_args: object) -> None:
+            on_notify()
+
+        await driver.add_listener(channel, notified)
+        try:
+            yield True
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(driver.remove_listener(channel, notified))
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(conn.close())

@@ -1,0 +1,461 @@
+"""``OutboxRelay``: publish what the outbox holds, as it commits, from any number of
+processes on any number of machines.
+
+The loop: claim a batch under a lease (:mod:`._lease`), rebuild its events
+(:mod:`._stored`), hand them to the publisher's ``publish_many(on_result=...)`` and
+settle each row as its answer arrives (published rows are deleted, passing failures
+wait for a later try with backoff, permanent ones become dead letters), while the next
+batches are claimed (``concurrency`` batches in flight). Idle, it waits for a
+PostgreSQL ``NOTIFY`` from :meth:`Outbox.add <tfso_events.outbox.Outbox.add>` or for
+``poll_interval``, whichever comes first (SQLite polls).
+
+Delivery is at least once: a relay killed after ``PutEvents`` accepted a batch and
+before its rows were deleted leaves them leased; when the lease expires another relay
+(or the same one, restarted) publishes them again. No more than the rows in flight at
+the kill are sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import signal
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tfso_events.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    EventValidationError,
+)
+from tfso_events.models._base import TfsoEvent
+from tfso_events.outbox._db import dialect_of, listen, relay_engine
+from tfso_events.outbox._lease import Claimed, Lease
+from tfso_events.outbox._outbox import Outbox
+from tfso_events.outbox._stored import rebuild
+from tfso_events.publishing._batching import RetryPolicy
+from tfso_events.publishing._protocols import Publisher
+from tfso_events.results import PublishFailure, PublishResult
+
+__all__ = ["DEFAULT_LEASE", "OutboxRelay", "RelayStats"]
+
+log = logging.getLogger("tfso_events.outbox")
+
+#: Seconds a claimed batch stays leased to its relay: longer than a batch can take
+#: (the relay's publish retry deadline is a third of it), short enough that the rows
+#: of a relay that died are published again soon.
+DEFAULT_LEASE = 60.0
+#: While the publisher keeps failing, a "still failing" line at most this often.
+_STILL_FAILING_EVERY = 60.0
+
+Outcome = PublishResult | PublishFailure
+
+
+@dataclass(slots=True)
+class RelayStats:
+    """What a relay did so far: rows ``claimed``, ``published`` (deleted after their
+    answer), ``retried`` (pushed to a later try), ``dead`` (moved to the dead letters),
+    and ``batches`` claimed."""
+
+    claimed: int = 0
+    published: int = 0
+    retried: int = 0
+    dead: int = 0
+    batches: int = 0
+
+
+class OutboxRelay:
+    """Publishes the outbox's rows through ``publisher`` (any
+    :class:`~tfso_events.Publisher`: either client, or ``MemoryPublisher``).
+
+    ``db`` is the database URL (``postgresql://...``, ``sqlite:///app.db``) or an
+    ``AsyncEngine`` whose URL the relay reuses; the relay opens its own connections.
+    ``outbox`` is the application's :class:`Outbox` (its table name matters).
+    Options (keyword-only, with their defaults):
+
+    * ``batch_size`` (100) rows per claim, ``concurrency`` (4) batches in flight;
+    * ``lease`` (60 s) how long a claimed batch is its own: a relay that dies leaves its
+      rows to be reclaimed after that;
+    * ``poll_interval`` (1 s) how often an idle relay looks for due rows when no
+      ``NOTIFY`` wakes it (``listen=False``: never listen);
+    * ``retry`` the publisher's :class:`~tfso_events.RetryPolicy` for each batch
+      (default: a deadline of a third of the lease; what is still failing then waits
+      in the table for a later try, with backoff up to ``max_backoff`` (60 s));
+    * ``max_attempts`` (``None``: no limit) claims of one row before it is a dead letter.
+
+    ::
+
+        async with TfsoEventBridgeClient("prod") as publisher:
+            relay = OutboxRelay("postgresql://app@db/app", publisher, outbox=outbox)
+            await relay.run(handle_signals=True)     # until SIGTERM or relay.stop()
+    """
+
+    def __init__(
+        self,
+        db: str | URL | AsyncEngine,
+        publisher: Publisher,
+        *,
+        outbox: Outbox | None = None,
+        batch_size: int = 100,
+        concurrency: int = 4,
+        lease: float = DEFAULT_LEASE,
+        poll_interval: float = 1.0,
+        listen: bool = True,
+        retry: RetryPolicy | None = None,
+        max_backoff: float = 60.0,
+        max_attempts: int | None = None,
+    ) -> None:
+        if batch_size < 1 or concurrency < 1:
+            raise ConfigurationError("batch_size and concurrency must be at least 1")
+        if not lease > 0 or not poll_interval > 0 or max_backoff < 0:
+            raise ConfigurationError("lease and poll_interval must be positive")
+        if max_attempts is not None and max_attempts < 1:
+            raise ConfigurationError("max_attempts must be at least 1, or None")
+        self._engine = relay_engine(db, pool_size=concurrency + 2)
+        self._publisher = publisher
+        self.outbox = outbox if outbox is not None else Outbox()
+        self._lease_seconds = lease
+        self._lease = Lease(self.outbox.table, dialect_of(self._engine.dialect.name))
+        self._claim_statement = self._lease.claim()
+        self._batch_size = batch_size
+        self._concurrency = concurrency
+        self._poll_interval = poll_interval
+        self._listen = listen
+        self._retry = retry if retry is not None else RetryPolicy(deadline=lease / 3)
+        self._max_backoff = max_backoff
+        self._max_attempts = max_attempts
+        self.stats = RelayStats()
+        """Counts of what this relay did (:class:`RelayStats`)."""
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._running: asyncio.Event | None = None
+        self._failing_since: float | None = None
+        self._said_failing_at = 0.0
+        self._db_failing = False
+        self._background: set[asyncio.Future[None]] = set()
+
+    def __repr__(self) -> str:
+        return (
+            f"OutboxRelay({self._engine.url.render_as_string(hide_password=True)!r}, "
+            f"table={self.outbox.table.fullname!r})"
+        )
+
+    # -- running ---------------------------------------------------------------------
+
+    async def run(self, *, handle_signals: bool = False) -> None:
+        """Publish until :meth:`stop` (or, with ``handle_signals``, SIGTERM or SIGINT):
+        the batches in flight then finish, and nothing new is claimed."""
+        loop = asyncio.get_running_loop()
+        handled: list[signal.Signals] = []
+        if handle_signals:
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, self._request_stop)
+                handled.append(signum)
+        try:
+            await self._loop(until_idle=False)
+        finally:
+            for signum in handled:
+                loop.remove_signal_handler(signum)
+            await self._engine.dispose()
+
+    async def drain(self) -> int:
+        """Publish every row due now and return how many were published (rows that
+        failed passingly wait for a later try and are not waited for)."""
+        before = self.stats.published
+        await self._loop(until_idle=True)
+        return self.stats.published - before
+
+    async def stop(self) -> None:
+        """Finish the batches in flight, claim nothing more, and return once
+        :meth:`run` has returned."""
+        self._request_stop()
+        running = self._running
+        if running is not None:
+            await running.wait()
+
+    async def aclose(self) -> None:
+        """Release the relay's database connections (:meth:`run` does it on return)."""
+        await self._engine.dispose()
+
+    def _request_stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+
+    async def _loop(self, *, until_idle: bool) -> None:
+        self._running = running = asyncio.Event()
+        in_flight: set[asyncio.Task[None]] = set()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            in_flight.discard(task)
+            self._wake.set()  # a key's next row may be due now; a slot is free
+
+        try:
+            listening = self._listen and not until_idle
+            async with contextlib.AsyncExitStack() as stack:
+                if listening:
+                    await stack.enter_async_context(
+                        listen(self._engine, self.outbox.channel, self._wake.set)
+                    )
+                while not self._stopping:
+                    if len(in_flight) >= self._concurrency:
+                        self._wake.clear()
+                        await self._wait(None)
+                        continue
+                    self._wake.clear()  # before the claim: a NOTIFY during it is kept
+                    claim = await self._claim()
+                    if claim is None:  # the database failed: wait a poll and try again
+                        await self._wait(self._poll_interval)
+                        continue
+                    token, claimed = claim
+                    if claimed:
+                        task = asyncio.create_task(self._publish(token, claimed))
+                        in_flight.add(task)
+                        task.add_done_callback(finished)
+                        if len(claimed) >= self._batch_size:
+                            continue  # more may be due: claim on
+                    elif until_idle and not in_flight:
+                        break
+                    await self._wait(None if until_idle else self._poll_interval)
+                if in_flight:
+                    await asyncio.gather(*in_flight)
+        finally:
+            running.set()
+
+    async def _wait(self, seconds: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+
+    # -- claim -----------------------------------------------------------------------
+
+    async def _claim(self) -> tuple[str, list[Claimed]] | None:
+        token = uuid.uuid4().hex
+        params = {"token": token, "limit": self._batch_size}
+        params |= self._lease.params(lease=self._lease_seconds)
+        try:
+            async with self._engine.begin() as conn:
+                result = await conn.execute(self._claim_statement, params)
+                rows = sorted((Claimed(*row) for row in result), key=lambda row: row.id)
+        except (SQLAlchemyError, OSError) as exc:
+            self._database_failed(exc)
+            return None
+        if self._db_failing:
+            self._db_failing = False
+            log.info("the outbox database answers again")
+        if not rows:
+            return token, []
+        self.stats.claimed += len(rows)
+        self.stats.batches += 1
+        return token, rows
+
+    def _database_failed(self, exc: BaseException) -> None:
+        if not self._db_failing:
+            self._db_failing = True
+            log.warning(
+                "cannot reach the outbox database (%s: %s); retrying every %g s",
+                type(exc).__name__,
+                exc,
+                self._poll_interval,
+            )
+
+    # -- publish and settle -------------------------------------------------------------
+
+    async def _publish(self, token: str, rows: list[Claimed]) -> None:
+        events: list[TfsoEvent] = []
+        sent: list[Claimed] = []
+        unreadable: list[tuple[Claimed, str]] = []
+        for row in rows:
+            try:
+                events.append(rebuild(row))
+                sent.append(row)
+            except EventValidationError as exc:
+                unreadable.append((row, f"the stored event does not validate: {exc}"))
+        if unreadable:
+            await self._settle(token, (), (), unreadable)
+        if not events:
+            return
+        told: list[Outcome] = []
+        arrived = asyncio.Event()
+
+        def on_result(outcome: Outcome) -> None:
+            told.append(outcome)
+            arrived.set()
+
+        publish = asyncio.ensure_future(
+            self._publisher.publish_many(
+                events, raise_on_error=False, on_result=on_result, retry=self._retry
+            )
+        )
+        accepted_any = False
+        try:
+            while True:
+                if not told and not publish.done():
+                    arrived.clear()
+                    waiter = asyncio.ensure_future(arrived.wait())
+                    try:
+                        await asyncio.wait({publish, waiter}, return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        waiter.cancel()
+                if told:
+                    batch, told[:] = list(told), []
+                    accepted_any |= await self._apply(token, sent, batch)
+                    continue
+                if publish.done():
+                    break
+        except asyncio.CancelledError:
+            publish.cancel()
+            raise
+        error = publish.exception()
+        if isinstance(error, EventValidationError):
+            # This relay's publisher refuses what add() accepted (a smaller size limit,
+            # another bus): find which events, one at a time; the rest go as usual.
+            await self._one_by_one(token, sent, events)
+            return
+        if error is not None:
+            # A closed publisher, or a bug: release the rows for another try, then fail.
+            await self._settle(
+                token, (), [(row, f"{type(error).__name__}: {error}") for row in sent], ()
+            )
+            raise error
+        self._health(accepted_any)
+
+    async def _one_by_one(self, token: str, rows: list[Claimed], events: list[TfsoEvent]) -> None:
+        for row, event in zip(rows, events, strict=True):
+            told: list[Outcome] = []
+            try:
+                await self._publisher.publish_many(
+                    [event], raise_on_error=False, on_result=told.append, retry=self._retry
+                )
+            except EventValidationError as exc:
+                await self._settle(token, (), (), [(row, f"the publisher refuses it: {exc}")])
+                continue
+            await self._apply(token, [row], told)
+
+    async def _apply(
+        self, token: str, rows: Sequence[Claimed], outcomes: Iterable[Outcome]
+    ) -> bool:
+        """Settle the rows of ``outcomes`` (indexes into ``rows``); whether any was
+        accepted."""
+        done: list[int] = []
+        later: list[tuple[Claimed, str]] = []
+        dead: list[tuple[Claimed, str]] = []
+        for outcome in outcomes:
+            row = rows[outcome.index]
+            if isinstance(outcome, PublishResult):
+                done.append(row.id)
+            elif _passing(outcome.error):
+                if self._max_attempts is not None and row.attempts >= self._max_attempts:
+                    dead.append((row, f"gave up after {row.attempts} attempts: {outcome.reason}"))
+                else:
+                    later.append((row, outcome.reason))
+            else:
+                dead.append((row, outcome.reason))
+        await self._settle(token, done, later, dead)
+        return bool(done)
+
+    async def _settle(
+        self,
+        token: str,
+        done: Sequence[int],
+        later: Sequence[tuple[Claimed, str]],
+        dead: Sequence[tuple[Claimed, str]],
+    ) -> None:
+        lease = self._lease
+        try:
+            async with self._engine.begin() as conn:
+                if done:
+                    await conn.execute(lease.delete(), {"token": token, "ids": list(done)})
+                if later:
+                    await conn.execute(
+                        lease.retry_later(),
+                        [
+                            {"row": row.id, "token": token, "error": error[:2000]}
+                            | lease.params(delay=self._backoff(row.attempts))
+                            for row, error in later
+                        ],
+                    )
+                if dead:
+                    await conn.execute(
+                        lease.bury(),
+                        [
+                            {"row": row.id, "token": token, "error": error[:2000]} | lease.params()
+                            for row, error in dead
+                        ],
+                    )
+        except (SQLAlchemyError, OSError) as exc:
+            # The rows stay leased: after the lease they are published again (the ones
+            # accepted meanwhile a second time: at least once).
+            self._database_failed(exc)
+            return
+        self.stats.published += len(done)
+        self.stats.retried += len(later)
+        self.stats.dead += len(dead)
+        if dead:
+            row, reason = dead[0]
+            log.warning(
+                "%d event(s) moved to the outbox's dead letters (first: #%d %s: %s); "
+                "`tfso-events outbox dead` lists them, `outbox redrive` resends them",
+                len(dead),
+                row.id,
+                row.detail_type,
+                reason,
+                extra={"dead": len(dead)},
+            )
+        if later and not done and self._failing_since is None:
+            self._failing_since = time.monotonic()
+            self._said_failing_at = self._failing_since
+            row, reason = later[0]
+            log.warning(
+                "publishing from the outbox fails (%s); the events stay in the outbox "
+                "and are retried with backoff up to %g s",
+                reason,
+                self._max_backoff,
+                extra={"waiting": len(later)},
+            )
+
+    def _health(self, accepted_any: bool) -> None:
+        since = self._failing_since
+        if since is None:
+            return
+        now = time.monotonic()
+        if accepted_any:
+            self._failing_since = None
+            log.info("publishing from the outbox works again after %.0f s", now - since)
+            # What waited for the target goes now rather than at its backoff's end.
+            task = asyncio.ensure_future(self._hurry())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        elif now - self._said_failing_at >= _STILL_FAILING_EVERY:
+            self._said_failing_at = now
+            log.warning("publishing from the outbox still fails, for %.0f s now", now - since)
+
+    async def _hurry(self) -> None:
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(self._lease.hurry(), self._lease.params())
+        except (SQLAlchemyError, OSError) as exc:
+            self._database_failed(exc)
+        self._wake.set()
+
+    def _backoff(self, attempts: int) -> float:
+        ceiling = min(self._max_backoff, 2.0 ** max(attempts - 1, 0))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+def _passing(error: Exception) -> bool:
+    """Whether a failure may pass: the target was away or throttled (the publisher gave
+    up under its retry budget), or the credentials or configuration failed (not the
+    event's fault: fixed, the same event goes). A refusal of the event is final."""
+    if isinstance(error, EventValidationError):
+        return False
+    if isinstance(error, AuthenticationError | ConfigurationError):
+        return True
+    return bool(getattr(error, "retryable", False))
