@@ -26,6 +26,7 @@ EXPECTED = [
     "EventRouter",
     "EventTooLargeError",
     "EventValidationError",
+    "InvalidPatternError",
     "LambdaEventError",
     "LocalHub",
     "MemoryDedupeStore",

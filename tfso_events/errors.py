@@ -9,6 +9,7 @@
     │   └── LambdaEventError                      a Lambda event the consume router cannot read
     ├── UnhandledEventError                       a strict router got an event no handler takes
     ├── ConfigurationError (also ValueError)      bad environment, no credentials, closed
+    ├── InvalidPatternError (also ValueError)     an event pattern EventBridge would refuse
     ├── AuthenticationError                       Auth0 refused us, or a scope is missing
     └── PublishError                              events failed for good; carries the BatchResult
         └── DeliveryError                         one event failed for good (publish())
@@ -43,6 +44,7 @@ __all__ = [
     "DeliveryError",
     "EventTooLargeError",
     "EventValidationError",
+    "InvalidPatternError",
     "LambdaEventError",
     "PublishError",
     "TfsoEventsError",
@@ -97,6 +99,17 @@ class UnhandledEventError(TfsoEventsError):
 
 class ConfigurationError(TfsoEventsError, ValueError):
     """The client is configured wrongly: unknown environment, missing credentials, closed."""
+
+
+class InvalidPatternError(TfsoEventsError, ValueError):
+    """An event pattern EventBridge would refuse (``PutRule`` answers
+    ``InvalidEventPatternException``): ``path`` is where in the pattern
+    (``$.detail.amount[0].numeric``), ``rule`` the rule it breaks."""
+
+    def __init__(self, rule: str, *, path: str = "$") -> None:
+        self.rule = rule
+        self.path = path
+        super().__init__(f"invalid event pattern at `{path}`: {rule}")
 
 
 class AuthenticationError(TfsoEventsError):
