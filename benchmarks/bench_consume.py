@@ -9,6 +9,9 @@ What it measures, in one run on one machine (ratios are the result):
     Router: ``router.lambda_handler(event, None)`` with a no-op sync handler per type,
     which also detects the topology, builds the partial batch response, and (second row)
     passes a ``RecordContext``; third row with a ``MemoryDedupeStore``.
+(c) **EventBridge → Lambda**: the envelope as a dict (``json.loads`` of its text, as
+    Lambda hands it): ``parse_event(dict)`` and ``router.lambda_handler(dict)`` against
+    ``parse_event(text)`` of the same envelopes.
 (b) **import time**, each in a fresh interpreter (best of 9): ``import
     tfso_events.consume`` against Powertools' batch processor + parser with its SQS and
     EventBridge models (``aws_lambda_powertools.utilities.batch`` and ``.parser``).
@@ -127,6 +130,39 @@ def overhead(number: int = 1_000) -> list[tuple[str, float]]:
     return rows
 
 
+def dict_envelopes(number: int = 2_000) -> list[tuple[str, float]]:
+    """(c) EventBridge → Lambda: the envelope arrives as a dict (``json.loads`` of the
+    text). ``parse_event`` of the dict against ``parse_event`` of the same envelope as
+    text, and the router's direct entry point, per envelope (the four detail-types)."""
+    texts = [record["body"] for record in sqs_event(4)["Records"]]
+    dicts = [json.loads(text) for text in texts]
+    router = EventRouter()
+    router.on(*events())(lambda event: None)
+
+    def on_text() -> None:
+        for text in texts:
+            parse_event(text)
+
+    def on_dict() -> None:
+        for document in dicts:
+            parse_event(document)
+
+    def routed() -> None:
+        for document in dicts:
+            router.lambda_handler(document, None)
+
+    candidates = {
+        "parse_event(text)": on_text,
+        "parse_event(dict)": on_dict,
+        "router.lambda_handler(dict)": routed,
+    }
+    timings = {name: float("inf") for name in candidates}
+    for _ in range(21):
+        for name, fn in candidates.items():
+            timings[name] = min(timings[name], timeit.timeit(fn, number=number) / number)
+    return [(name, seconds / len(dicts)) for name, seconds in timings.items()]
+
+
 _TIMER = "import time; t = time.perf_counter(); {stmt}; print(time.perf_counter() - t)"
 OURS = "import tfso_events.consume"
 POWERTOOLS = (
@@ -154,6 +190,11 @@ def main() -> None:
     rows = overhead()
     base = rows[0][1]
     print(f"{'per record (10-record SQS batch)':34} {'µs':>8} {'ratio':>7}")
+    for name, seconds in rows:
+        print(f"{name:34} {seconds * 1e6:8.2f} {seconds / base:6.2f}x")
+    rows = dict_envelopes()
+    base = rows[0][1]
+    print(f"\n{'per envelope (EventBridge → Lambda)':34} {'µs':>8} {'ratio':>7}")
     for name, seconds in rows:
         print(f"{name:34} {seconds * 1e6:8.2f} {seconds / base:6.2f}x")
     ours, theirs = import_time(OURS), import_time(POWERTOOLS)

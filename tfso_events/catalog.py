@@ -24,6 +24,8 @@ from tfso_events.models._base import (
     check_parsed,
     decode_error,
     finite_decimals,
+    integral_retry,
+    mapping_json,
     unreadable,
     utf8_checked,
 )
@@ -82,6 +84,10 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> CatalogEvent | Unknow
     """
     stamps = _STAMPS
     stamps.made = None  # see _base._utcnow: a decode that made a timestamp is refused
+    if type(raw) is dict:  # read as the text it came from: refused exactly where it is
+        data = mapping_json(raw)
+        if data is not None:
+            raw = data
     if type(raw) is bytes:  # the common case, a body off the wire: the fewest steps
         try:
             if not raw.isascii():  # see utf8_checked: skipped keys are not checked
@@ -132,6 +138,16 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> CatalogEvent | Unknow
                 f"expected an EventBridge envelope (a JSON object), got {type(raw).__name__}",
                 path="$",
             ) from None
+    if not is_mapping:  # an integral float for an int field (100.0) is an integer
+        stamps.made = None
+        try:
+            fixed = integral_retry(_DECODER.decode, typing.cast(bytes, raw), error)
+        except msgspec.DecodeError as exc:
+            error, fixed = exc, None
+        if fixed is not None:
+            event = finite_decimals(fixed)
+            check_parsed(event, strict=strict)
+            return event
     # Slow path: is it an unknown detail-type, or a bad payload of a known one?
     try:
         if is_mapping:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import subprocess
@@ -24,6 +25,7 @@ from tfso_events import EventValidationError, TfsoEvent, UnknownEvent, UnknownEv
 from tfso_events.consume import (
     EventRouter,
     LambdaEventError,
+    MemoryDedupeStore,
     RecordContext,
     UnhandledEventError,
 )
@@ -331,6 +333,86 @@ async def test_sync_entry_point_inside_a_running_loop_says_to_await() -> None:
 
     with pytest.raises(RuntimeError, match="process"):
         router.lambda_handler(sqs_event(body(1)), None)
+
+
+def _decorated(fn: Any) -> Any:
+    """An ordinary decorator: a plain function that returns whatever ``fn`` returns."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any) -> Any:
+        return fn(*args)
+
+    return wrapper
+
+
+def awaitable_router(shape: str, fail: str = "") -> tuple[EventRouter, list[str]]:
+    """A router whose only handler is a plain function returning a coroutine that records
+    first names after a real suspension (and raises for ``fail``): an async handler behind
+    functools.wraps, or ``lambda e: handle(e)``."""
+    router = EventRouter()
+    done: list[str] = []
+
+    async def handle(event: BankTestCreatedV1Event) -> None:
+        await asyncio.sleep(0.001)
+        if event.detail.content.first_name == fail:
+            raise RuntimeError("cannot book")
+        done.append(event.detail.content.first_name)
+
+    plain = _decorated(handle) if shape == "wraps" else (lambda e: handle(e))
+    router.on(BankTestCreatedV1Event)(plain)
+    assert not router.has_async_handlers  # the router cannot see it is async
+    return router, done
+
+
+@pytest.mark.parametrize("store", [None, "memory"])
+@pytest.mark.parametrize("shape", ["wraps", "lambda"])
+def test_an_awaitable_returned_by_a_plain_handler_is_awaited(shape: str, store: str | None) -> None:
+    """SQS, sync entry point: every coroutine a plain handler returns is run to its end
+    (5 of 5 bodies ran), with or without a memory dedupe store; its failure is the record's."""
+    router, done = awaitable_router(shape, fail="Karl4")
+    handler = router.handler(dedupe=MemoryDedupeStore() if store else None)
+    try:
+        event = sqs_event(*(body(n) for n in range(5)))
+        answer = handler(event, None)
+    finally:
+        handler.close()
+    assert done == [f"Karl{n}" for n in range(4)]
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][4]["messageId"]}]}
+
+
+@pytest.mark.parametrize("shape", ["wraps", "lambda"])
+async def test_an_awaitable_returned_by_a_plain_handler_is_awaited_by_process(shape: str) -> None:
+    """await handler.process(...) (a running loop) awaits it too; EventBridge raises its error."""
+    router, done = awaitable_router(shape, fail="Karl9")
+    assert await router.process(sqs_event(body(1), body(2)), None) == {"batchItemFailures": []}
+    await router.process(envelope(bank_event(3)), None)
+    with pytest.raises(RuntimeError, match="cannot book"):
+        await router.process(envelope(bank_event(9)), None)
+    assert done == ["Karl1", "Karl2", "Karl3"]
+
+
+def test_an_awaitable_returned_by_a_plain_handler_fails_eventbridge_when_it_raises() -> None:
+    """Sync entry point, direct EventBridge invocation: the coroutine's error is raised."""
+    router, done = awaitable_router("lambda", fail="Karl9")
+    handler = router.handler()
+    try:
+        handler(envelope(bank_event(1)), None)
+        with pytest.raises(RuntimeError, match="cannot book"):
+            handler(envelope(bank_event(9)), None)
+    finally:
+        handler.close()
+    assert done == ["Karl1"]
+
+
+async def test_an_awaitable_from_the_sync_entry_point_in_a_running_loop_fails_the_record() -> None:
+    """Sync entry point called inside a running loop: the coroutine cannot run, so the
+    record fails (never reported handled) and the error says to await process()."""
+    router, done = awaitable_router("wraps")
+    event = sqs_event(body(1))
+    handler = router.handler()
+    answer = handler(event, None)
+    assert answer == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert done == []
 
 
 def test_registration_errors() -> None:

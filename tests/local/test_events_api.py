@@ -17,6 +17,7 @@ from joserfc.jwk import RSAKey
 
 from tests.local.conftest import DETAIL_TYPE, SOURCE, api_body, fetch_token, sample_detail
 from tfso_events.environments import AUDIENCE
+from tfso_events.examples import sample_events
 from tfso_events.local import LocalHub
 
 
@@ -348,3 +349,20 @@ async def test_unknown_routes_and_methods_answer_json(
         assert response.status == 405
         assert "POST" in response.headers["Allow"]
         assert (await response.json())["error"] == "method_not_allowed"
+
+
+async def test_local_hub_accepts_an_integral_float_for_an_int_field(
+    hub: LocalHub, session: aiohttp.ClientSession, bearer: dict[str, str]
+) -> None:
+    """POST /events with "code": 200.0 is stored (200 OK); "code": 200.5 is a 400 at the path."""
+    sample = sample_events()[3]
+    detail = json.loads(sample.detail_json())
+    for code, status in ((200.0, 200), (200.5, 400)):
+        detail["content"]["status"]["code"] = code
+        body = api_body(source=sample.source, detailType=sample.detail_type, detail=detail)
+        async with session.post(f"{hub.url}/events", json=body, headers=bearer) as response:
+            assert response.status == status, await response.text()
+            if status == 400:
+                assert "$.detail.content.status.code" in await response.text()
+    (record,) = hub.received()
+    assert record.parse().detail.content.status.code == 200

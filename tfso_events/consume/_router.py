@@ -348,9 +348,9 @@ class LambdaHandler:
         (:class:`EventValidationError` for an invalid envelope, whatever the handler
         raised). Anything else raises :class:`LambdaEventError`.
         """
+        # Always the coroutine path here: a sync handler may return an awaitable, which
+        # only a coroutine can await on the caller's running loop.
         delivery = read_lambda_event(event)
-        if self._sync_only():
-            return self._process_sync(delivery, context)
         records = delivery.records
         if delivery.via != "sqs":
             for index, record in enumerate(records):
@@ -450,9 +450,13 @@ class LambdaHandler:
             return self._unhandled(via, index, record, event)
         try:
             if route.wants_context:
-                route.fn(event, RecordContext(via, record, context))
+                result = route.fn(event, RecordContext(via, record, context))
             else:
-                route.fn(event)
+                result = route.fn(event)
+            # A plain function may return an awaitable (an async handler behind a
+            # decorator, `lambda e: handle(e)`): its work is not done until awaited.
+            if result is not None and inspect.isawaitable(result):
+                self._block_on(result)
         except Exception as exc:
             _log_handler_failure(via, index, record, event, exc)
             return exc
@@ -497,8 +501,13 @@ class LambdaHandler:
                 result = route.fn(event, RecordContext(via, record, context))
             else:
                 result = route.fn(event)
-            if route.is_async or inspect.isawaitable(result):
+            if route.is_async:
                 await result
+            elif result is not None and inspect.isawaitable(result):
+                if _running_loop() is None:  # driven without a loop (see _drive)
+                    self._block_on(result)
+                else:
+                    await result
         except Exception as exc:
             _log_handler_failure(via, index, record, event, exc)
             if key is not None and store is not None:
@@ -510,6 +519,21 @@ class LambdaHandler:
             except Exception as exc:  # handled all the same; the lease still holds the key
                 logger.warning("dedupe key %r could not be completed: %r", key, exc)
         return None
+
+    def _block_on(self, awaitable: Any) -> None:
+        """Run what a plain function returned to completion, outside any running loop,
+        on the handler's private loop (an error is the handler's)."""
+        if _running_loop() is not None:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()
+            raise RuntimeError(
+                "the handler returned an awaitable and the router was called from a "
+                "running event loop: use `await handler.process(event, context)`"
+            )
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            loop = self._loop = asyncio.new_event_loop()
+        loop.run_until_complete(_awaited(awaitable))
 
     def _unhandled(
         self, via: Via, index: int, record: Mapping[str, Any], event: TfsoEvent | UnknownEvent
@@ -650,6 +674,17 @@ def _log_invalid(
             "reason": error.reason,
         },
     )
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
+
+
+async def _awaited(awaitable: Any) -> None:
+    await awaitable
 
 
 def _drive(coroutine: Coroutine[Any, Any, BatchResponse | None]) -> BatchResponse | None:
