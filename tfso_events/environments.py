@@ -15,12 +15,22 @@ default address of ``tfso-events hub``.
 Precedence, highest first: an explicit argument, then the environment variable, then
 the table above.
 
-    TFSO_EVENTS_ENVIRONMENT     dev | pre-prod | prod | local
+    TFSO_EVENTS_ENVIRONMENT     dev | pre-prod | prod | local (both publishers)
     TFSO_EVENTS_AUTH0_DOMAIN    the Auth0 domain, a URL (http://127.0.0.1:8642)
     TFSO_EVENTS_API_URL         the events API base URL
     TFSO_EVENTS_CLIENT_ID       Auth0 M2M application (client) id
     TFSO_EVENTS_CLIENT_SECRET   Auth0 M2M application secret
     _X_AMZN_TRACE_ID            set by Lambda; forwarded as the PutEvents TraceHeader
+    AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL
+                                where a ``local`` EventBridge client sends (botocore
+                                reads them itself in the other environments)
+
+The EventBridge client's environments (:func:`resolve_bus_environment`): in ``dev``,
+``pre-prod`` and ``prod`` each event goes to the bus ``tfso-{module}-events`` of that
+environment's AWS account, the one the workload's AWS credentials belong to (the
+seed's ``busEnvironment: 'dev'`` with ``eventBusName: `tfso-${TfsoModules.Bank}-events```:
+the environment is not part of the bus name); in ``local`` to the same bus names on
+``tfso-events hub`` at ``http://127.0.0.1:8642``, signed with dummy credentials.
 
 Every function takes ``environ=`` (default :data:`os.environ`), so tests pass a dict
 instead of touching the process environment::
@@ -46,6 +56,7 @@ __all__ = [
     "API_URL_VAR",
     "AUDIENCE",
     "AUTH0_DOMAIN_VAR",
+    "BUS_ENDPOINT_VARS",
     "BUS_ENVIRONMENTS",
     "CLIENT_ID_VAR",
     "CLIENT_SECRET_VAR",
@@ -53,8 +64,10 @@ __all__ = [
     "ENVIRONMENT_VAR",
     "LOCAL_URL",
     "TRACE_ID_VAR",
+    "BusEnvironment",
     "Environment",
     "amzn_trace_id",
+    "resolve_bus_environment",
     "resolve_credentials",
     "resolve_environment",
     "validate_bus_environment",
@@ -107,8 +120,35 @@ _TABLE: dict[str, Environment] = {
 
 #: Every environment the API client accepts.
 ENVIRONMENTS: tuple[str, ...] = tuple(_TABLE)
-#: The Event Hub's EventBridge environments (``local`` is reached with ``endpoint_url``).
-BUS_ENVIRONMENTS: tuple[str, ...] = ("dev", "pre-prod", "prod")
+#: Every environment the EventBridge client accepts: the Event Hub's three, and
+#: ``local`` (``tfso-events hub``).
+BUS_ENVIRONMENTS: tuple[str, ...] = ("dev", "pre-prod", "prod", "local")
+#: Where a ``local`` EventBridge client sends, first found first (botocore's own
+#: variables, which it reads itself in the other environments); else :data:`LOCAL_URL`.
+BUS_ENDPOINT_VARS: tuple[str, ...] = ("AWS_ENDPOINT_URL_EVENTBRIDGE", "AWS_ENDPOINT_URL")
+
+
+@dataclass(frozen=True, slots=True)
+class BusEnvironment:
+    """One resolved EventBridge environment: its ``name``, and ``endpoint_url`` (``None``:
+    AWS's endpoint for the region, or botocore's ``AWS_ENDPOINT_URL_EVENTBRIDGE``).
+
+    ``local`` is ``tfso-events hub``: the client signs with dummy credentials there, so
+    none of the shell's AWS configuration is needed, or ever sent to it.
+    """
+
+    name: str
+    endpoint_url: str | None = None
+
+    @property
+    def local(self) -> bool:
+        """Whether this is the local hub rather than one of the Event Hub's accounts."""
+        return self.name == "local"
+
+    def bus_name(self, module: str) -> str:
+        """The default bus of ``module``'s events: ``tfso-{module}-events`` in every
+        environment (each environment is its own AWS account)."""
+        return f"tfso-{module}-events"
 
 
 def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -119,12 +159,10 @@ def _nonempty(value: str | None) -> str | None:
     return value if value and value.strip() else None
 
 
-def _url(value: str, what: str) -> str:
+def _url(value: str, what: str, example: str = "https://login.dev.tfso.io") -> str:
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigurationError(
-            f"{what} must be an http(s) URL such as https://login.dev.tfso.io, got {value!r}"
-        )
+        raise ConfigurationError(f"{what} must be an http(s) URL such as {example}, got {value!r}")
     return value.strip().rstrip("/")
 
 
@@ -197,16 +235,58 @@ def resolve_credentials(
     return cid.strip(), Secret.wrap(secret)
 
 
-def validate_bus_environment(name: str) -> str:
-    """Return ``name`` if it is an Event Hub bus environment (``dev``, ``pre-prod``,
-    ``prod``), else raise :class:`~tfso_events.ConfigurationError` listing them."""
-    if name not in BUS_ENVIRONMENTS:
+def _bus_environment_name(name: str | None, env: Mapping[str, str]) -> str:
+    chosen = _nonempty(name) or _nonempty(env.get(ENVIRONMENT_VAR))
+    valid = ", ".join(BUS_ENVIRONMENTS)
+    if chosen is None:
         raise ConfigurationError(
-            f"unknown bus environment {name!r}; valid bus environments: "
-            f"{', '.join(BUS_ENVIRONMENTS)} (point endpoint_url at the local hub instead "
-            "of using 'local')"
+            f"no bus environment given: pass bus_environment= (one of {valid}) or set "
+            f"{ENVIRONMENT_VAR}"
         )
-    return name
+    normal = chosen.strip().lower()
+    if normal not in BUS_ENVIRONMENTS:
+        raise ConfigurationError(
+            f"unknown bus environment {chosen!r}; valid bus environments: {valid}"
+        )
+    return normal
+
+
+def resolve_bus_environment(
+    name: str | None = None,
+    *,
+    endpoint_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> BusEnvironment:
+    """Resolve ``name`` (or ``TFSO_EVENTS_ENVIRONMENT``, as the API client does) into the
+    :class:`BusEnvironment` the EventBridge client sends to.
+
+    ``endpoint_url``, when given, wins. In ``local`` it defaults to
+    ``AWS_ENDPOINT_URL_EVENTBRIDGE``, then ``AWS_ENDPOINT_URL``, then the local hub's
+    :data:`LOCAL_URL`; elsewhere to ``None`` (botocore picks AWS's endpoint, or its own
+    variables).
+
+    Raises :class:`~tfso_events.ConfigurationError` for a missing or unknown environment
+    (the message lists the valid ones) or an endpoint that is not a URL.
+
+        >>> resolve_bus_environment("local", environ={}).endpoint_url
+        'http://127.0.0.1:8642'
+        >>> resolve_bus_environment(environ={"TFSO_EVENTS_ENVIRONMENT": "prod"}).name
+        'prod'
+    """
+    env = _env(environ)
+    chosen = _bus_environment_name(name, env)
+    endpoint = _nonempty(endpoint_url)
+    if endpoint is None and chosen == "local":
+        found = (_nonempty(env.get(var)) for var in BUS_ENDPOINT_VARS)
+        endpoint = next((value for value in found if value), LOCAL_URL)
+    return BusEnvironment(chosen, _url(endpoint, "endpoint_url", LOCAL_URL) if endpoint else None)
+
+
+def validate_bus_environment(name: str) -> str:
+    """Return ``name``, normalised, if it is one of :data:`BUS_ENVIRONMENTS`, else raise
+    :class:`~tfso_events.ConfigurationError` listing them (see
+    :func:`resolve_bus_environment`, which also reads ``TFSO_EVENTS_ENVIRONMENT``)."""
+    return _bus_environment_name(name, {})
 
 
 def amzn_trace_id(environ: Mapping[str, str] | None = None) -> str | None:

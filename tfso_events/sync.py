@@ -207,7 +207,9 @@ class TfsoEventBridgeClient(_SyncPublisher["_eventbridge.TfsoEventBridgeClient"]
             client.publish(event)
     """
 
-    def __init__(self, bus_environment: str, event_bus_name: str | None = None, **options: Any):
+    def __init__(
+        self, bus_environment: str | None = None, event_bus_name: str | None = None, **options: Any
+    ):
         def factory() -> _eventbridge.TfsoEventBridgeClient:
             from tfso_events.publishing.eventbridge import TfsoEventBridgeClient as Async
 

@@ -11,6 +11,7 @@ from tfso_events.environments import (
     BUS_ENVIRONMENTS,
     ENVIRONMENTS,
     amzn_trace_id,
+    resolve_bus_environment,
     resolve_credentials,
     resolve_environment,
     validate_bus_environment,
@@ -100,10 +101,42 @@ def test_missing_credentials_say_how_to_fix() -> None:
 
 
 def test_bus_environments() -> None:
-    """dev, pre-prod and prod are bus environments; anything else lists them."""
+    """dev, pre-prod, prod and local are bus environments; anything else lists them,
+    without mentioning a 'local' nobody passed."""
     assert [validate_bus_environment(name) for name in BUS_ENVIRONMENTS] == list(BUS_ENVIRONMENTS)
-    with pytest.raises(ConfigurationError, match="dev, pre-prod, prod"):
-        validate_bus_environment("local")
+    with pytest.raises(ConfigurationError, match="dev, pre-prod, prod, local") as info:
+        validate_bus_environment("production")
+    assert "instead of using" not in str(info.value)
+
+
+def test_bus_environment_comes_from_tfso_events_environment() -> None:
+    """Without an argument the bus environment is TFSO_EVENTS_ENVIRONMENT, as for the API
+    client; the argument wins; neither is a ConfigurationError saying how to give one."""
+    assert resolve_bus_environment(environ={"TFSO_EVENTS_ENVIRONMENT": "pre-prod"}).name == (
+        "pre-prod"
+    )
+    assert resolve_bus_environment("Prod ", environ={"TFSO_EVENTS_ENVIRONMENT": "dev"}).name == (
+        "prod"
+    )
+    with pytest.raises(ConfigurationError, match="TFSO_EVENTS_ENVIRONMENT"):
+        resolve_bus_environment(environ={})
+
+
+def test_local_bus_environment_finds_the_hub() -> None:
+    """local sends to AWS_ENDPOINT_URL_EVENTBRIDGE, else AWS_ENDPOINT_URL, else the
+    default hub; an explicit endpoint_url wins; the AWS environments leave it to botocore."""
+    assert resolve_bus_environment("local", environ={}).endpoint_url == "http://127.0.0.1:8642"
+    both = {"AWS_ENDPOINT_URL_EVENTBRIDGE": "http://127.0.0.1:9/", "AWS_ENDPOINT_URL": "http://x"}
+    assert resolve_bus_environment("local", environ=both).endpoint_url == "http://127.0.0.1:9"
+    assert (
+        resolve_bus_environment("local", environ={"AWS_ENDPOINT_URL": "http://127.0.0.1:7"})
+    ).endpoint_url == "http://127.0.0.1:7"
+    assert (
+        resolve_bus_environment("local", endpoint_url="http://127.0.0.1:5", environ=both)
+    ).endpoint_url == "http://127.0.0.1:5"
+    assert resolve_bus_environment("prod", environ=both).endpoint_url is None
+    with pytest.raises(ConfigurationError, match="endpoint_url must be an http"):
+        resolve_bus_environment("dev", endpoint_url="127.0.0.1:8642", environ={})
 
 
 def test_amzn_trace_id() -> None:

@@ -218,7 +218,7 @@ from decimal import Decimal
 from tfso_events import DetailTypes, TfsoModules, TfsoSources, event_schema, events, parse_event
 from tfso_events.examples import sample_event
 from tfso_events.local import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LocalHub
-from tfso_events.cli._local import LOCAL_REGION, local_aws_session
+from tfso_events.publishing._local_aws import LOCAL_REGION, local_aws_session
 from tfso_events.models.crm_customer_created_v1 import (
     CrmCustomerCreatedV1Address, CrmCustomerCreatedV1Event, CrmCustomerCreatedV1Tier,
 )

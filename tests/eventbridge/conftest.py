@@ -89,6 +89,8 @@ class Call:
     body_bytes: int
     size: int
     status: int = 200
+    #: the request's Authorization header (SigV4: names the access key and region)
+    authorization: str = ""
 
 
 @dataclass
@@ -121,6 +123,7 @@ class PutEventsStub:
         body = await request.read()
         entries: list[dict[str, Any]] = json.loads(body)["Entries"]
         call = Call(entries, len(body), sum(entry_size(e) for e in entries))
+        call.authorization = request.headers.get("Authorization", "")
         self.calls.append(call)
         self.in_flight += 1
         self.arrived.set()

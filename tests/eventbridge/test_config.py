@@ -8,25 +8,64 @@ import sys
 
 import pytest
 
-from tests.eventbridge.conftest import bank_event
+from tests.eventbridge.conftest import PutEventsStub, bank_event
 from tfso_events import ConfigurationError, TfsoEventBridgeClient
 
 
-@pytest.mark.parametrize("name", ["local", "staging", "Prod", ""])
-def test_unknown_bus_environment_lists_the_valid_ones(name: str) -> None:
-    """A bus_environment other than dev, pre-prod or prod is a ConfigurationError that
-    names the valid ones."""
-    with pytest.raises(ConfigurationError, match="dev, pre-prod, prod"):
+@pytest.mark.parametrize("name", ["staging", "production", "", " "])
+def test_unknown_bus_environment_lists_the_valid_ones(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bus_environment other than dev, pre-prod, prod or local (or none, with no
+    TFSO_EVENTS_ENVIRONMENT) is a ConfigurationError that names the valid ones."""
+    monkeypatch.delenv("TFSO_EVENTS_ENVIRONMENT", raising=False)
+    with pytest.raises(ConfigurationError, match="dev, pre-prod, prod, local"):
         TfsoEventBridgeClient(name)
 
 
-@pytest.mark.parametrize("environment", ["dev", "pre-prod", "prod"])
+@pytest.mark.parametrize("environment", ["dev", "pre-prod", "prod", "local"])
 def test_bus_environments(environment: str) -> None:
-    """Each bus environment is accepted; without a bus name each module has its own."""
+    """Each bus environment is accepted; without a bus name each module has its own,
+    tfso-{module}-events, in every environment."""
     client = TfsoEventBridgeClient(environment)
     assert client.bus_environment == environment
     assert client.event_bus_name is None
     assert client.bus_for(bank_event()) == "tfso-bank-events"
+
+
+def test_bus_environment_defaults_to_tfso_events_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without an argument the client reads TFSO_EVENTS_ENVIRONMENT, as the API client
+    does; the argument wins; neither is a ConfigurationError saying how to give one."""
+    monkeypatch.setenv("TFSO_EVENTS_ENVIRONMENT", "pre-prod")
+    assert TfsoEventBridgeClient().bus_environment == "pre-prod"
+    assert TfsoEventBridgeClient("prod").bus_environment == "prod"
+    monkeypatch.delenv("TFSO_EVENTS_ENVIRONMENT")
+    with pytest.raises(ConfigurationError, match="set TFSO_EVENTS_ENVIRONMENT"):
+        TfsoEventBridgeClient()
+
+
+async def test_local_needs_and_sends_none_of_the_shells_aws_configuration(
+    stub: PutEventsStub, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In local the client sends to AWS_ENDPOINT_URL_EVENTBRIDGE (the hub's banner says
+    to export it) signed with dummy credentials in eu-west-1: the shell's keys are never
+    sent, and a missing profile or region does not stop it."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIASHELLKEY")
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_EVENTBRIDGE", stub.url)
+    monkeypatch.setenv("TFSO_EVENTS_ENVIRONMENT", "local")
+    async with TfsoEventBridgeClient() as client:
+        assert client.endpoint_url == stub.url
+        result = await client.publish(bank_event())
+    assert [event_id for event_id, _ in stub.accepted] == [result.event_id]
+    assert stub.accepted[0][1]["EventBusName"] == "tfso-bank-events"
+    authorization = stub.calls[0].authorization
+    assert "Credential=local/" in authorization
+    assert "/eu-west-1/events/" in authorization
+    assert "AKIASHELLKEY" not in authorization
 
 
 @pytest.mark.parametrize(

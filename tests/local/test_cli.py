@@ -142,7 +142,7 @@ def test_hub_command_serves_and_stops_cleanly(signum: int, tmp_path: Path) -> No
             "export AWS_ACCESS_KEY_ID=",
             "export AWS_SECRET_ACCESS_KEY=",
             "export AWS_DEFAULT_REGION=",
-            f'TfsoEventBridgeClient("dev", endpoint_url="{url}")',
+            f'TfsoEventBridgeClient("local", endpoint_url="{url}")',
         ):
             assert line in banner, line
         form = urllib.parse.urlencode(token_form()).encode()

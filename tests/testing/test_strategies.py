@@ -28,7 +28,7 @@ async def test_generated_events_validate_publish_and_parse_back_equal(
     """1,000 events drawn per class all validate; published through the real EventBridge
     client to the local hub, each parses back (from the hub's raw JSON) to an equal
     detail; optional fields were drawn both present and absent."""
-    from tfso_events.cli._local import local_aws_session
+    from tfso_events.publishing._local_aws import local_aws_session
     from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
     drawn: list[TfsoEvent] = []

@@ -25,7 +25,6 @@ from typing import TYPE_CHECKING, Any
 from tfso_events.catalog import validate_body
 from tfso_events.cli._app import command
 from tfso_events.cli._console import counted, print_table
-from tfso_events.cli._local import LOCAL_REGION, local_aws_session
 from tfso_events.errors import TfsoEventsError
 from tfso_events.models._base import TfsoEvent
 from tfso_events.results import BatchResult, PublishFailure, PublishResult
@@ -124,14 +123,9 @@ def _api_options(url: str) -> dict[str, Any]:
 
 
 def _eventbridge_options(url: str) -> dict[str, Any]:
-    # Dummy credentials and a fixed region: the hub accepts any, and nothing from the
-    # shell's AWS configuration is used (or sent anywhere).
-    return {
-        "bus_environment": "dev",
-        "endpoint_url": url,
-        "region_name": LOCAL_REGION,
-        "session": local_aws_session(),
-    }
+    # local: dummy credentials and a fixed region (the hub accepts any), so nothing from
+    # the shell's AWS configuration is used, or sent anywhere.
+    return {"bus_environment": "local", "endpoint_url": url}
 
 
 async def _api_async(hub: LocalHub, events: list[TfsoEvent]) -> tuple[Any, ...]:

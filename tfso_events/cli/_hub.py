@@ -177,6 +177,7 @@ def _banner(local_hub: LocalHub, args: argparse.Namespace) -> str:
     default_port = local_hub.port == DEFAULT_PORT
     scopes = " ".join(m.value for m in TfsoModules)
     python_urls = "" if default_port else f', api_url="{url}", auth0_domain="{url}"'
+    bridge_url = "" if default_port else f', endpoint_url="{url}"'
     return "\n".join(
         [
             f"tfso-events local hub listening on {url}",
@@ -200,7 +201,7 @@ def _banner(local_hub: LocalHub, args: argparse.Namespace) -> str:
             "  export AWS_ACCESS_KEY_ID=local",
             "  export AWS_SECRET_ACCESS_KEY=local",
             "  export AWS_DEFAULT_REGION=eu-west-1",
-            f'  # Python: TfsoEventBridgeClient("dev", endpoint_url="{url}")',
+            f'  # Python: TfsoEventBridgeClient("local"{bridge_url})  # dummy credentials',
             "",
             f"Follow what arrives: tfso-events tail --url {url}   (or GET {url}/events)",
             "Ctrl-C stops the hub.",

@@ -420,29 +420,15 @@ def _client(args: argparse.Namespace) -> tuple[Publisher, str]:
             **options,
         )
         return api, f"the events API at {api.environment.api_url}"
-    from tfso_events.environments import LOCAL_URL
     from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
-    endpoint, region = args.endpoint_url, args.region
-    if env == "local":
-        # The local hub's EventBridge: it accepts any credentials, so give it dummy ones
-        # rather than depend on (or send) the shell's AWS configuration.
-        from tfso_events.cli._local import LOCAL_REGION, local_aws_session
-
-        region = region or LOCAL_REGION
-        # The variables botocore itself reads (what `tfso-events hub` tells you to
-        # export), then the default hub's URL.
-        endpoint = (
-            endpoint
-            or os.environ.get("AWS_ENDPOINT_URL_EVENTBRIDGE")
-            or os.environ.get("AWS_ENDPOINT_URL")
-            or LOCAL_URL
-        )
-        options["session"] = local_aws_session(region)
-        env = "dev"
+    # In local the client itself finds the hub (AWS_ENDPOINT_URL_EVENTBRIDGE, as the
+    # hub's banner says to export, else its default URL) and signs with dummy
+    # credentials, neither depending on nor sending the shell's AWS configuration.
     bridge = TfsoEventBridgeClient(
-        env, args.bus, region_name=region, endpoint_url=endpoint, **options
+        env, args.bus, region_name=args.region, endpoint_url=args.endpoint_url, **options
     )
+    endpoint = bridge.endpoint_url
     where = f"EventBridge at {endpoint}" if endpoint else f"EventBridge ({env})"
     return bridge, where
 

@@ -40,7 +40,7 @@ from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from tfso_events._threads import in_a_thread
-from tfso_events.environments import amzn_trace_id, validate_bus_environment
+from tfso_events.environments import amzn_trace_id, resolve_bus_environment
 from tfso_events.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -182,15 +182,23 @@ class _Shape(NamedTuple):
 class TfsoEventBridgeClient(PublisherLifecycle):
     """Publish events to the TFSO Event Hub with EventBridge ``PutEvents``.
 
-    ``bus_environment`` is ``dev``, ``pre-prod`` or ``prod``; ``event_bus_name`` a bus
-    name or ARN (default: ``tfso-{module}-events`` for each event's module).
-    Credentials and region come from the standard AWS environment (a role, ``AWS_*``
-    variables, ``AWS_PROFILE``), as for any AWS SDK. Keyword options:
+    ``bus_environment`` is ``dev``, ``pre-prod``, ``prod`` or ``local`` (default:
+    ``TFSO_EVENTS_ENVIRONMENT``, as for the API client); ``event_bus_name`` a bus name
+    or ARN (default: ``tfso-{module}-events`` for each event's module, in every
+    environment). In ``dev``, ``pre-prod`` and ``prod``, credentials and region come
+    from the standard AWS environment (a role, ``AWS_*`` variables, ``AWS_PROFILE``), as
+    for any AWS SDK, and they choose the account, hence the environment's buses. In
+    ``local`` the client sends to ``tfso-events hub`` (``AWS_ENDPOINT_URL_EVENTBRIDGE``,
+    ``AWS_ENDPOINT_URL``, else ``http://127.0.0.1:8642``) with dummy credentials and
+    region ``eu-west-1``: the shell's AWS configuration is neither needed nor sent.
+    Keyword options:
 
-    * ``region_name`` — the AWS region (default: the AWS configuration);
-    * ``endpoint_url`` — another EventBridge endpoint, such as the local hub (botocore
+    * ``region_name`` — the AWS region (default: the AWS configuration; ``eu-west-1``
+      in ``local``);
+    * ``endpoint_url`` — another EventBridge endpoint, such as an emulator (botocore
       also honours ``AWS_ENDPOINT_URL_EVENTBRIDGE``);
-    * ``session`` — an :class:`aioboto3.Session` to create the client from;
+    * ``session`` — an :class:`aioboto3.Session` to create the client from (in
+      ``local`` too: then its credentials are used);
     * ``max_concurrency`` — ``PutEvents`` calls in flight at once (default 16; the
       connection pool is at least as large);
     * ``max_request_bytes`` — the size limit of one call, summed with AWS's entry-size
@@ -201,7 +209,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
 
     ::
 
-        async with TfsoEventBridgeClient("prod") as client:
+        async with TfsoEventBridgeClient("prod") as client:   # or TFSO_EVENTS_ENVIRONMENT
             result = await client.publish(event)           # PublishResult
             batch = await client.publish_many(events)      # BatchResult
 
@@ -210,7 +218,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
 
     def __init__(
         self,
-        bus_environment: str,
+        bus_environment: str | None = None,
         event_bus_name: str | None = None,
         *,
         region_name: str | None = None,
@@ -222,7 +230,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         linger: float = 0.0,
     ) -> None:
         super().__init__()
-        self._bus_environment = validate_bus_environment(bus_environment)
+        self._environment = resolve_bus_environment(bus_environment, endpoint_url=endpoint_url)
         if event_bus_name is not None and not event_bus_name.strip():
             raise ConfigurationError(
                 "event_bus_name must be a bus name or ARN, or None for tfso-{module}-events"
@@ -240,8 +248,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         if self._event_bus_name is not None and (problem := _bus_problem(self._event_bus_name)):
             raise ConfigurationError(f"event_bus_name {problem}")
         self._region_name = region_name
-        self._endpoint_url = endpoint_url
+        self._endpoint_url = self._environment.endpoint_url
         self._session = session
+        if self._environment.local:
+            from tfso_events.publishing._local_aws import LOCAL_REGION
+
+            self._region_name = region_name or LOCAL_REGION
         self._max_concurrency = max_concurrency
         self._max_request_bytes = max_request_bytes
         self._retry = retry
@@ -268,8 +280,14 @@ class TfsoEventBridgeClient(PublisherLifecycle):
 
     @property
     def bus_environment(self) -> str:
-        """``dev``, ``pre-prod`` or ``prod``."""
-        return self._bus_environment
+        """``dev``, ``pre-prod``, ``prod`` or ``local``."""
+        return self._environment.name
+
+    @property
+    def endpoint_url(self) -> str | None:
+        """Where the client sends: the local hub's URL in ``local``, ``endpoint_url``
+        when given, else ``None`` (AWS's endpoint for the region)."""
+        return self._endpoint_url
 
     @property
     def event_bus_name(self) -> str | None:
@@ -283,7 +301,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
 
     def bus_for(self, event: TfsoEvent | type[TfsoEvent]) -> str:
         """The bus an event goes to: ``event_bus_name``, else ``tfso-{module}-events``."""
-        return self._event_bus_name or f"tfso-{event.module}-events"
+        return self._event_bus_name or self._environment.bus_name(event.module)
 
     def _bus_hint(self) -> str:
         if self._event_bus_name:
@@ -292,7 +310,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
 
     def __repr__(self) -> str:
         return (
-            f"TfsoEventBridgeClient(bus_environment={self._bus_environment!r}, "
+            f"TfsoEventBridgeClient(bus_environment={self._environment.name!r}, "
             f"event_bus_name={self._event_bus_name!r}, region_name={self._region_name!r}, "
             f"endpoint_url={self._endpoint_url!r})"
         )
@@ -517,8 +535,10 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         # Importing aioboto3 and reading botocore's EventBridge model from disk block for
         # a tenth of a second or more: done in a thread, so the first publish does not
         # stall every other task on the loop.
+        local = self._environment.local and self._session is None
         session = await in_a_thread(
-            lambda: _prepare_session(self._session), name="tfso-events-botocore-load"
+            lambda: _prepare_session(self._session, local=local, region=self._region_name),
+            name="tfso-events-botocore-load",
         )
         from aiobotocore.config import AioConfig
 
@@ -593,14 +613,21 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         ]
 
 
-def _prepare_session(session: aioboto3.Session | None) -> aioboto3.Session:
-    """Import aioboto3, make the session, and load into its botocore loader's cache what
-    creating an ``events`` client reads from disk (the service model, the endpoint rule
-    set, partitions, endpoints, retry and default configuration). Blocking: run in a
+def _prepare_session(
+    session: aioboto3.Session | None, *, local: bool = False, region: str | None = None
+) -> aioboto3.Session:
+    """Import aioboto3, make the session (``local``: one with dummy credentials, blind
+    to the AWS configuration), and load into its botocore loader's cache what creating
+    an ``events`` client reads from disk (the service model, the endpoint rule set,
+    partitions, endpoints, retry and default configuration). Blocking: run in a
     thread."""
     import aioboto3
     from botocore.exceptions import DataNotFoundError
 
+    if session is None and local:
+        from tfso_events.publishing._local_aws import local_aws_session
+
+        session = local_aws_session(region) if region else local_aws_session()
     session = session or aioboto3.Session()
     core: Any = getattr(session, "_session", None)  # aioboto3 keeps its AioSession here
     loader: Any = core.get_component("data_loader") if core is not None else None

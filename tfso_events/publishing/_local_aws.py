@@ -1,10 +1,11 @@
-"""How the command's publishers reach a local hub without the user's AWS configuration.
+"""How an EventBridge client in the ``local`` environment reaches the local hub without
+the user's AWS configuration.
 
-The hub accepts any AWS credentials and region. The command gives the EventBridge
-client fixed dummy ones in a botocore session that reads no ``AWS_*`` variable and no
-``~/.aws`` file, so ``demo`` and ``publish --env local`` behave the same in every shell
-(an ``AWS_PROFILE`` naming a missing profile would otherwise stop botocore) and nothing
-of the user's real credentials is ever sent, even to loopback.
+The hub accepts any AWS credentials and region. ``TfsoEventBridgeClient("local")`` gets
+fixed dummy ones in a botocore session that reads no ``AWS_*`` variable and no
+``~/.aws`` file, so it (and ``tfso-events demo`` and ``publish --env local``) behaves
+the same in every shell (an ``AWS_PROFILE`` naming a missing profile would otherwise
+stop botocore) and nothing of the user's real credentials is ever sent, even to loopback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["LOCAL_REGION", "local_aws_session"]
 
-#: The region the command uses against a local hub.
+#: The region a ``local`` client uses unless given ``region_name``.
 LOCAL_REGION = "eu-west-1"
 
 
