@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from tfso_events.catalog import (
     CatalogEvent,
+    EventPattern,
+    detail_filter,
     event_class,
     event_pattern,
     event_schema,
@@ -72,6 +74,7 @@ __all__ = [
     "DynamoDBDedupeStore",
     "EventContent",
     "EventDetail",
+    "EventPattern",
     "EventRouter",
     "EventTooLargeError",
     "EventValidationError",
@@ -96,6 +99,7 @@ __all__ = [
     "UnknownEvent",
     "UnknownEventTypeError",
     "__version__",
+    "detail_filter",
     "event_class",
     "event_pattern",
     "event_schema",

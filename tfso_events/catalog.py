@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Mapping
-from typing import Any, Union
+from typing import Any, Required, TypedDict, Union
 
 import msgspec
+import msgspec.inspect
 
 from tfso_events.errors import EventValidationError
 from tfso_events.models._base import (
@@ -34,6 +35,9 @@ from tfso_events.models._catalog import _BY_DETAIL_TYPE, EVENTS, CatalogEvent, e
 __all__ = [
     "DATE_TIME_PATTERN",
     "CatalogEvent",
+    "EventPattern",
+    "PatternValue",
+    "detail_filter",
     "event_class",
     "event_pattern",
     "event_schema",
@@ -170,9 +174,45 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> CatalogEvent | Unknow
         raise unreadable(exc, head.detail_type) from None
 
 
-def event_pattern(*event_classes: type[TfsoEvent]) -> dict[str, list[str]]:
+#: One value of a pattern's list: a literal, or a match expression such as
+#: ``{"prefix": "bank."}`` or ``{"numeric": [">", 100]}``.
+PatternValue = str | int | float | bool | None | Mapping[str, object]
+
+EventPattern = TypedDict(
+    "EventPattern",
+    {
+        "version": list[PatternValue],
+        "id": list[PatternValue],
+        "source": Required[list[PatternValue]],
+        "detail-type": Required[list[PatternValue]],
+        "account": list[PatternValue],
+        "time": list[PatternValue],
+        "region": list[PatternValue],
+        "resources": list[PatternValue],
+        "replay-name": list[PatternValue],
+        "detail": Mapping[str, object],
+        "$or": list[Mapping[str, object]],
+    },
+    total=False,
+)
+EventPattern.__doc__ = """An EventBridge event pattern, as :func:`event_pattern` returns it.
+
+``source`` and ``detail-type`` always; the other envelope fields by their wire names,
+each a list of :data:`PatternValue`; ``detail`` (and ``$or``) nest freely. A ``detail``
+filter, an operator expression or another envelope field type-checks under
+``mypy --strict`` (any other pattern is a ``Mapping[str, object]``, which
+:func:`~tfso_events.patterns.compile_pattern` takes)::
+
+    pattern = event_pattern(BankTransactionCreatedV1Event)
+    pattern["detail"] = {"content": {"status": {"code": [{"numeric": [">=", 100]}]}}}
+"""
+
+
+def event_pattern(
+    *event_classes: type[TfsoEvent], detail: Mapping[str, object] | None = None
+) -> EventPattern:
     """An EventBridge event pattern matching the given events (for CDK ``EventPattern``
-    or ``put_rule``)::
+    or ``put_rule``), with an optional ``detail`` filter (see :func:`detail_filter`)::
 
         >>> from tfso_events.models.bank_transaction_created_v1 import (
         ...     BankTransactionCreatedV1Event)
@@ -182,9 +222,81 @@ def event_pattern(*event_classes: type[TfsoEvent]) -> dict[str, list[str]]:
     """
     if not event_classes:
         raise ValueError("event_pattern() needs at least one event class")
-    sources = list(dict.fromkeys(cls.source for cls in event_classes))
-    detail_types = list(dict.fromkeys(cls.detail_type for cls in event_classes))
-    return {"source": sources, "detail-type": detail_types}
+    sources: list[PatternValue] = list(dict.fromkeys(cls.source for cls in event_classes))
+    detail_types: list[PatternValue] = list(dict.fromkeys(cls.detail_type for cls in event_classes))
+    pattern: EventPattern = {"source": sources, "detail-type": detail_types}
+    if detail is not None:
+        pattern["detail"] = detail
+    return pattern
+
+
+def detail_filter(event_cls: type[TfsoEvent], /, **fields: list[PatternValue]) -> dict[str, Any]:
+    """A ``detail`` filter written against the model's attribute names, checked and
+    turned into the wire's names::
+
+        >>> from tfso_events.models.bank_transaction_created_v1 import (
+        ...     BankTransactionCreatedV1Event)
+        >>> detail_filter(BankTransactionCreatedV1Event,
+        ...               content__status__code=[{"numeric": [">=", 100]}])
+        {'content': {'status': {'code': [{'numeric': ['>=', 100]}]}}}
+
+    A key is attribute names joined by ``__`` from the detail (``content__status__code``,
+    ``metadata__tenant``: metadata takes any key). A name the model does not have raises
+    ``ValueError`` naming it.
+    """
+    out: dict[str, Any] = {}
+    for key, values in fields.items():
+        names = key.split("__")
+        wire = _wire_path(event_cls, names, key)
+        node = out
+        for name in wire[:-1]:
+            child = node.setdefault(name, {})
+            if not isinstance(child, dict):
+                raise ValueError(f"{key!r} nests under a field another key filters on")
+            node = child
+        node[wire[-1]] = list(values)
+    return out
+
+
+def _wire_path(event_cls: type[TfsoEvent], names: list[str], key: str) -> list[str]:
+    info: msgspec.inspect.Type = msgspec.inspect.type_info(event_cls.detail_class())
+    wire: list[str] = []
+    for index, name in enumerate(names):
+        struct = _struct_of(info)
+        if struct is None:
+            if isinstance(_unwrap(info), msgspec.inspect.DictType | msgspec.inspect.AnyType):
+                wire.extend(names[index:])  # metadata and other free-form maps
+                return wire
+            raise ValueError(
+                f"{event_cls.__name__}: {key!r} goes past {'__'.join(names[:index])!r}, "
+                "which has no fields"
+            )
+        field = next((f for f in struct.fields if f.name == name), None)
+        if field is None:
+            known = ", ".join(f.name for f in struct.fields)
+            raise ValueError(
+                f"{event_cls.__name__}: no field {name!r} in {key!r} (fields here: {known})"
+            )
+        wire.append(field.encode_name)
+        info = field.type
+    return wire
+
+
+def _unwrap(info: msgspec.inspect.Type) -> msgspec.inspect.Type:
+    if isinstance(info, msgspec.inspect.UnionType):
+        kinds = [t for t in info.types if not isinstance(t, msgspec.inspect.NoneType)]
+        if len(kinds) == 1:
+            return kinds[0]
+    if isinstance(info, msgspec.inspect.Metadata):
+        return _unwrap(info.type)
+    return info
+
+
+def _struct_of(info: msgspec.inspect.Type) -> msgspec.inspect.StructType | None:
+    info = _unwrap(info)
+    if isinstance(info, msgspec.inspect.ListType):
+        info = _unwrap(info.item_type)  # EventBridge looks into arrays
+    return info if isinstance(info, msgspec.inspect.StructType) else None
 
 
 def event_schema(event_cls: type[TfsoEvent]) -> dict[str, Any]:

@@ -140,3 +140,45 @@ def test_validate_body_refuses_unknown_detail_types() -> None:
     """validate_body raises UnknownEventTypeError for a detail-type not in the catalog."""
     with pytest.raises(UnknownEventTypeError):
         validate_body(TfsoSources.BankTransfer, "bank.x:y@v1", b"{}")
+
+
+def test_detail_filter_writes_wire_names_from_attribute_paths() -> None:
+    """detail_filter turns content__status__code into the wire's nested camelCase names,
+    looks through lists and optional fields, and lets metadata take any key."""
+    from tfso_events import detail_filter
+
+    assert detail_filter(
+        BankTransactionCreatedV1Event,
+        content__status__code=[{"numeric": [">=", 100]}],
+        content__source_uris=[{"prefix": "urn:"}],
+        metadata__tenant=["693081080913543"],
+    ) == {
+        "content": {
+            "status": {"code": [{"numeric": [">=", 100]}]},
+            "sourceUris": [{"prefix": "urn:"}],
+        },
+        "metadata": {"tenant": ["693081080913543"]},
+    }
+
+
+def test_detail_filter_refuses_a_name_the_model_does_not_have() -> None:
+    """A misspelt attribute is a ValueError naming it and the fields that exist there."""
+    from tfso_events import detail_filter
+
+    with pytest.raises(ValueError, match=r"no field 'stauts' in 'content__stauts__code'"):
+        detail_filter(BankTransactionCreatedV1Event, content__stauts__code=[1])
+
+
+def test_event_pattern_takes_a_detail_filter() -> None:
+    """event_pattern(..., detail=...) puts the filter under "detail"; the pattern matches
+    the event it was written for."""
+    from tfso_events.patterns import matches
+    from tfso_events.testing import build
+
+    pattern = event_pattern(
+        BankTransactionCreatedV1Event, detail={"content": {"status": {"code": [100]}}}
+    )
+    assert pattern["detail"] == {"content": {"status": {"code": [100]}}}
+    event = build(BankTransactionCreatedV1Event, content__status__code=100)
+    assert matches(pattern, event)
+    assert not matches(pattern, build(BankTransactionCreatedV1Event, content__status__code=5))

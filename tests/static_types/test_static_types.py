@@ -45,3 +45,11 @@ def test_a_missing_case_is_reported(checker: str, tmp_path: Path) -> None:
     done = _check(checker, missing)
     assert done.returncode != 0
     assert "BankTransactionStatusChangedV1Event" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize("checker", sorted(CHECKERS))
+def test_a_pattern_with_a_detail_filter_checks(checker: str) -> None:
+    """event_pattern() returns an EventPattern that takes detail filters, operator
+    expressions and $or under both checkers (it was dict[str, list[str]])."""
+    done = _check(checker, HERE / "patterns.py")
+    assert done.returncode == 0, done.stdout + done.stderr
