@@ -8,6 +8,9 @@ ConfigurationError, and the cause is ``__cause__``. Real servers on 127.0.0.1.
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+import re
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
@@ -15,6 +18,7 @@ import aioboto3
 import pytest
 from aiohttp import web
 
+import tfso_events
 from tfso_events import (
     AuthenticationError,
     ConfigurationError,
@@ -37,6 +41,11 @@ def _events() -> list[Any]:
 
 
 def _check(error: BaseException, cause: type[Exception], many: bool) -> None:
+    # What loggers and error trackers group by is a public name of the error tree.
+    kind = {AuthenticationError: "Authentication", ConfigurationError: "Configuration"}[cause]
+    name = type(error).__name__
+    assert name == f"{kind}{'Publish' if many else 'Delivery'}Error"
+    assert getattr(tfso_events, name) is type(error)
     assert isinstance(error, PublishError)
     assert isinstance(error, cause)
     assert isinstance(error.__cause__, cause)
@@ -162,3 +171,36 @@ async def test_closed_client_is_refused_before_sending() -> None:
     with pytest.raises(ConfigurationError) as caught:
         await publisher.publish(_events()[0])
     assert not isinstance(caught.value, PublishError)
+
+
+def _package_errors() -> set[type[BaseException]]:
+    """Every TfsoEventsError subclass the package defines (all its modules imported)."""
+    for module in pkgutil.walk_packages(tfso_events.__path__, "tfso_events."):
+        if not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    found: set[type[BaseException]] = set()
+    pending: list[type[BaseException]] = [tfso_events.TfsoEventsError]
+    while pending:
+        cls = pending.pop()
+        if cls.__module__.startswith("tfso_events") and cls not in found:
+            found.add(cls)
+            pending.extend(cls.__subclasses__())
+    return found
+
+
+def test_every_error_a_user_can_see_has_a_public_documented_name() -> None:
+    """Every TfsoEventsError subclass is public: exported from tfso_events under its own
+    name, drawn in the tree of errors.py's docstring, with a docstring of its own (a
+    wrong secret once surfaced as _AuthenticationDeliveryError). The one exception is
+    the transports' internal retry signal, which deliver() always turns into a
+    DeliveryError before anything reaches a caller."""
+    from tfso_events import errors
+    from tfso_events.publishing._batching import RetryableCallError
+
+    tree = errors.__doc__ or ""
+    for cls in _package_errors() - {RetryableCallError}:
+        assert not cls.__name__.startswith("_"), cls
+        assert getattr(tfso_events, cls.__name__, None) is cls, cls
+        assert cls.__name__ in tfso_events.__all__, cls
+        assert re.search(rf"^\s*(\W+ )?{cls.__name__}\b", tree, re.MULTILINE), cls
+        assert cls.__doc__, cls

@@ -13,10 +13,14 @@ import pytest
 import tfso_events
 
 EXPECTED = [
+    "AuthenticationDeliveryError",
     "AuthenticationError",
+    "AuthenticationPublishError",
     "BatchResult",
     "CatalogEvent",
+    "ConfigurationDeliveryError",
     "ConfigurationError",
+    "ConfigurationPublishError",
     "DedupeStore",
     "DeliveryError",
     "DetailTypes",
@@ -26,7 +30,9 @@ EXPECTED = [
     "EventPattern",
     "EventRouter",
     "EventTooLargeError",
+    "EventValidationDeliveryError",
     "EventValidationError",
+    "EventValidationPublishError",
     "InvalidPatternError",
     "LambdaEventError",
     "LocalHub",

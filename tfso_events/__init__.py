@@ -27,11 +27,17 @@ from tfso_events.catalog import (
 )
 from tfso_events.constants import DetailTypes, TfsoModules, TfsoSources
 from tfso_events.errors import (
+    AuthenticationDeliveryError,
     AuthenticationError,
+    AuthenticationPublishError,
+    ConfigurationDeliveryError,
     ConfigurationError,
+    ConfigurationPublishError,
     DeliveryError,
     EventTooLargeError,
+    EventValidationDeliveryError,
     EventValidationError,
+    EventValidationPublishError,
     InvalidPatternError,
     LambdaEventError,
     PublishError,
@@ -64,10 +70,14 @@ __version__ = "0.1.0"
 logging.getLogger("tfso_events").addHandler(logging.NullHandler())
 
 __all__ = [
+    "AuthenticationDeliveryError",
     "AuthenticationError",
+    "AuthenticationPublishError",
     "BatchResult",
     "CatalogEvent",
+    "ConfigurationDeliveryError",
     "ConfigurationError",
+    "ConfigurationPublishError",
     "DedupeStore",
     "DeliveryError",
     "DetailTypes",
@@ -77,7 +87,9 @@ __all__ = [
     "EventPattern",
     "EventRouter",
     "EventTooLargeError",
+    "EventValidationDeliveryError",
     "EventValidationError",
+    "EventValidationPublishError",
     "InvalidPatternError",
     "LambdaEventError",
     "LocalHub",

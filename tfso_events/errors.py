@@ -12,7 +12,16 @@
     ├── InvalidPatternError (also ValueError)     an event pattern EventBridge would refuse
     ├── AuthenticationError                       Auth0 refused us, or a scope is missing
     └── PublishError                              events failed for good; carries the BatchResult
-        └── DeliveryError                         one event failed for good (publish())
+        ├── DeliveryError                         one event failed for good (publish())
+        │   ├── AuthenticationDeliveryError       ... because the credentials were refused
+        │   ├── ConfigurationDeliveryError        ... because the client is misconfigured
+        │   └── EventValidationDeliveryError      ... because the service refused it as invalid
+        ├── AuthenticationPublishError            publish_many(): every failure was the credentials
+        ├── ConfigurationPublishError             ... every failure was the configuration
+        └── EventValidationPublishError           ... the service refused every failed event
+
+    The six on the right of PublishError are also the error of their cause
+    (AuthenticationDeliveryError is an AuthenticationError too, and so on).
 
 One rule for both publishing methods of every publisher (the clients, their sync
 facades, the memory publishers): an invalid event or a closed/unconfigured client is
@@ -39,11 +48,17 @@ if TYPE_CHECKING:
     from tfso_events.results import BatchResult
 
 __all__ = [
+    "AuthenticationDeliveryError",
     "AuthenticationError",
+    "AuthenticationPublishError",
+    "ConfigurationDeliveryError",
     "ConfigurationError",
+    "ConfigurationPublishError",
     "DeliveryError",
     "EventTooLargeError",
+    "EventValidationDeliveryError",
     "EventValidationError",
+    "EventValidationPublishError",
     "InvalidPatternError",
     "LambdaEventError",
     "PublishError",
@@ -149,37 +164,47 @@ class DeliveryError(PublishError):
 # The errors a delivery failure raises when its cause was the credentials, the
 # configuration or the service's refusal of the event as invalid: a PublishError (the
 # rule for both methods) that is also the cause's class, so ``except
-# AuthenticationError`` keeps working (see the module docstring).
+# AuthenticationError`` keeps working (see the module docstring). Public names: they
+# are what ``type(error).__name__`` shows in logs and error trackers.
 
 
-class _AuthenticationDeliveryError(DeliveryError, AuthenticationError):
-    """``publish()`` failed because the credentials were refused."""
+class AuthenticationDeliveryError(DeliveryError, AuthenticationError):
+    """``publish()`` failed because the credentials were refused (a wrong client
+    secret, a missing scope, AWS refusing the key): a :class:`DeliveryError` and an
+    :class:`AuthenticationError`; the refusal itself is ``__cause__``."""
 
 
-class _ConfigurationDeliveryError(DeliveryError, ConfigurationError):
-    """``publish()`` failed because the client is configured wrongly."""
+class ConfigurationDeliveryError(DeliveryError, ConfigurationError):
+    """``publish()`` failed because the client is configured wrongly (no region, no
+    credentials, an unknown endpoint): a :class:`DeliveryError` and a
+    :class:`ConfigurationError`."""
 
 
-class _ValidationDeliveryError(DeliveryError, EventValidationError):
-    """``publish()`` failed because the service refused the event as invalid."""
+class EventValidationDeliveryError(DeliveryError, EventValidationError):
+    """``publish()`` failed because the service refused the event as invalid (HTTP 400
+    with a path): a :class:`DeliveryError` and an :class:`EventValidationError`, with
+    its ``path`` and ``reason``."""
 
 
-class _AuthenticationPublishError(PublishError, AuthenticationError):
-    """``publish_many()``: every failed event failed because the credentials were refused."""
+class AuthenticationPublishError(PublishError, AuthenticationError):
+    """``publish_many()``: every failed event failed because the credentials were refused;
+    a :class:`PublishError` (with ``result``) and an :class:`AuthenticationError`."""
 
 
-class _ConfigurationPublishError(PublishError, ConfigurationError):
-    """``publish_many()``: every failed event failed because the client is misconfigured."""
+class ConfigurationPublishError(PublishError, ConfigurationError):
+    """``publish_many()``: every failed event failed because the client is misconfigured;
+    a :class:`PublishError` (with ``result``) and a :class:`ConfigurationError`."""
 
 
-class _ValidationPublishError(PublishError, EventValidationError):
-    """``publish_many()``: the service refused every failed event as invalid."""
+class EventValidationPublishError(PublishError, EventValidationError):
+    """``publish_many()``: the service refused every failed event as invalid; a
+    :class:`PublishError` (with ``result``) and an :class:`EventValidationError`."""
 
 
 _AS = (
-    (AuthenticationError, _AuthenticationDeliveryError, _AuthenticationPublishError),
-    (ConfigurationError, _ConfigurationDeliveryError, _ConfigurationPublishError),
-    (EventValidationError, _ValidationDeliveryError, _ValidationPublishError),
+    (AuthenticationError, AuthenticationDeliveryError, AuthenticationPublishError),
+    (ConfigurationError, ConfigurationDeliveryError, ConfigurationPublishError),
+    (EventValidationError, EventValidationDeliveryError, EventValidationPublishError),
 )
 
 
