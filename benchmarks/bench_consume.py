@@ -32,7 +32,7 @@ import uuid
 from typing import Any
 
 from tfso_events import parse_event
-from tfso_events.catalog import events
+from tfso_events.catalog import event_classes
 from tfso_events.consume import EventRouter, MemoryDedupeStore
 from tfso_events.examples import sample_events
 
@@ -95,7 +95,7 @@ def overhead(number: int = 1_000) -> list[tuple[str, float]]:
     def noop_ctx(event: object, record: object) -> None:
         return None
 
-    table = dict.fromkeys(events(), noop)
+    table = dict.fromkeys(event_classes(), noop)
 
     def by_hand() -> dict[str, list[dict[str, str]]]:
         failures = []
@@ -110,8 +110,8 @@ def overhead(number: int = 1_000) -> list[tuple[str, float]]:
         return {"batchItemFailures": failures}
 
     plain, with_ctx = EventRouter(), EventRouter()
-    plain.on(*events())(noop)
-    with_ctx.on(*events())(noop_ctx)
+    plain.on(*event_classes())(noop)
+    with_ctx.on(*event_classes())(noop_ctx)
     store = MemoryDedupeStore()
     deduped = plain.handler(dedupe=store, key=lambda e: None)  # the dedupe path, no hits
     assert by_hand() == plain.lambda_handler(event, None) == {"batchItemFailures": []}
@@ -137,7 +137,7 @@ def dict_envelopes(number: int = 2_000) -> list[tuple[str, float]]:
     texts = [record["body"] for record in sqs_event(4)["Records"]]
     dicts = [json.loads(text) for text in texts]
     router = EventRouter()
-    router.on(*events())(lambda event: None)
+    router.on(*event_classes())(lambda event: None)
 
     def on_text() -> None:
         for text in texts:

@@ -59,7 +59,7 @@ def envelope(event: TfsoEvent) -> dict[str, Any]:
 
 
 _ENVELOPES = [envelope(event) for event in sample_events()]
-_DETAIL_TYPES = [cls.detail_type for cls in catalog.events()]
+_DETAIL_TYPES = [cls.detail_type for cls in catalog.event_classes()]
 
 
 class _Deep:

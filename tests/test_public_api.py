@@ -56,9 +56,10 @@ EXPECTED = [
     "__version__",
     "detail_filter",
     "event_class",
+    "event_classes",
     "event_pattern",
     "event_schema",
-    "events",
+    "events",  # deprecated alias of event_classes, kept for one release
     "parse_event",
     "validate_body",
 ]

@@ -8,6 +8,7 @@ unknown detail-type (``UnknownEvent``) from a bad payload (``EventValidationErro
 from __future__ import annotations
 
 import typing
+import warnings
 from collections.abc import Mapping
 from typing import Any, Required, TypedDict, Union
 
@@ -39,6 +40,7 @@ __all__ = [
     "PatternValue",
     "detail_filter",
     "event_class",
+    "event_classes",
     "event_pattern",
     "event_schema",
     "events",
@@ -61,8 +63,20 @@ _HEAD_DECODER = msgspec.json.Decoder(_Head)
 _UNKNOWN_DECODER = msgspec.json.Decoder(UnknownEvent)
 
 
-def events() -> tuple[type[TfsoEvent], ...]:
+def event_classes() -> tuple[type[TfsoEvent], ...]:
     """Every event class in the catalog, in detail-type order."""
+    return _EVENTS
+
+
+def events() -> tuple[type[TfsoEvent], ...]:
+    """Deprecated alias of :func:`event_classes` (the name was too close to
+    ``tfso_events.testing.events``, a hypothesis strategy); removed in the next release.
+    """
+    warnings.warn(
+        "tfso_events.events() is deprecated; use tfso_events.event_classes()",
+        DeprecationWarning,
+        stacklevel=2,
+    )
     return _EVENTS
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.conftest import EXE, ROOT, clean_env, drain, run
-from tfso_events import __version__, event_schema, events
+from tfso_events import __version__, event_classes, event_schema
 
 COMMANDS = ["list", "schema", "validate", "publish", "hub", "tail", "demo", "docs"]
 
@@ -42,7 +42,7 @@ async def test_list_prints_the_catalog_as_aligned_text_off_a_terminal() -> None:
     rows = [line.split() for line in lines[2:]]
     assert rows == [
         [cls.detail_type, cls.source, cls.module, f"{cls.__module__}.{cls.__name__}"]
-        for cls in events()
+        for cls in event_classes()
     ]
     assert not {"│", "┃"} & set(done.out)
 
@@ -52,7 +52,7 @@ async def test_list_json_is_machine_readable() -> None:
     done = await run("list", "--json")
     assert done.code == 0, done.err
     assert [row["detailType"] for row in json.loads(done.out)] == [
-        cls.detail_type for cls in events()
+        cls.detail_type for cls in event_classes()
     ]
 
 
@@ -67,7 +67,7 @@ def test_list_draws_a_rich_table_on_a_terminal() -> None:
         screen = drain(leader)
         assert proc.wait(timeout=30) == 0
     assert "┃" in screen or "│" in screen, screen
-    for cls in events():
+    for cls in event_classes():
         assert cls.detail_type in screen
 
 
@@ -84,7 +84,7 @@ def test_list_never_cuts_the_class_or_detail_type_on_a_terminal(columns: int) ->
         screen = re.sub(r"\x1b\[[0-9;]*m", "", drain(leader))
         assert proc.wait(timeout=30) == 0
     lines = screen.splitlines()
-    for cls in events():
+    for cls in event_classes():
         dotted = f"{cls.__module__}.{cls.__name__}"
         assert any(dotted in line for line in lines), (dotted, screen)
         assert any(cls.detail_type in line for line in lines), (cls.detail_type, screen)
@@ -93,7 +93,7 @@ def test_list_never_cuts_the_class_or_detail_type_on_a_terminal(columns: int) ->
 
 async def test_schema_prints_the_detail_json_schema() -> None:
     """`schema DETAIL_TYPE` prints event_schema() of that event as JSON."""
-    cls = events()[3]
+    cls = event_classes()[3]
     done = await run("schema", cls.detail_type)
     assert done.code == 0, done.err
     assert json.loads(done.out) == event_schema(cls)
@@ -105,7 +105,7 @@ async def test_schema_of_an_unknown_detail_type_exits_2_and_lists_the_known() ->
     assert done.code == 2
     assert done.out == ""
     assert "bank.nothing:happened@v9" in done.err
-    for cls in events():
+    for cls in event_classes():
         assert cls.detail_type in done.err
 
 

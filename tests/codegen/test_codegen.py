@@ -12,7 +12,7 @@ import pytest
 from tests.codegen.conftest import ROOT, python, tfso_events
 from tfso_events._codegen import GENERATED_MARK, CodegenError, generate, run
 from tfso_events._codegen.spec import DATE_TIME_PATTERN, DETAIL_PROPERTIES
-from tfso_events.catalog import events
+from tfso_events.catalog import event_classes
 
 
 def test_the_committed_tree_is_what_the_schemas_generate() -> None:
@@ -25,7 +25,7 @@ def test_the_committed_tree_is_what_the_schemas_generate() -> None:
 
 def test_every_generated_python_file_says_so_and_names_its_source() -> None:
     """Each model module starts with the generated-file header naming its schema file."""
-    for cls in events():
+    for cls in event_classes():
         path = ROOT / (cls.__module__.replace(".", "/") + ".py")
         head = path.read_text(encoding="utf-8").splitlines()[:2]
         assert head[0].startswith(GENERATED_MARK), path
@@ -215,7 +215,8 @@ NEW_SCHEMA: dict[str, Any] = {
 _ROUND_TRIP = """
 import asyncio, json
 from decimal import Decimal
-from tfso_events import DetailTypes, TfsoModules, TfsoSources, event_schema, events, parse_event
+from tfso_events import DetailTypes, TfsoModules, TfsoSources, event_schema, parse_event
+from tfso_events import event_classes
 from tfso_events.examples import sample_event
 from tfso_events.local import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LocalHub
 from tfso_events.publishing._local_aws import LOCAL_REGION, local_aws_session
@@ -255,7 +256,7 @@ async def main():
             "address": type(content.address) is CrmCustomerCreatedV1Address,
             "metadata": parsed.detail.metadata,
         })
-    out["in_catalog"] = CrmCustomerCreatedV1Event in events()
+    out["in_catalog"] = CrmCustomerCreatedV1Event in event_classes()
     out["constants"] = [
         DetailTypes.CrmCustomerCreatedV1.value, TfsoModules.Crm.value, TfsoSources.Crm.value,
     ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tfso_events import events
+from tfso_events import event_classes
 from tfso_events.cli._docgen import render_event_page, render_index
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
@@ -12,7 +12,7 @@ DOCS = Path(__file__).resolve().parents[2] / "docs" / "events"
 
 def test_event_pages_are_current() -> None:
     """Each event page matches its regenerated text (run `tfso-events docs` to refresh)."""
-    for cls in events():
+    for cls in event_classes():
         page = DOCS / f"{cls.__module__.rsplit('.', 1)[-1]}.md"
         assert page.read_text(encoding="utf-8") == render_event_page(cls), page.name
 

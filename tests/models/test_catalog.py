@@ -14,9 +14,9 @@ from tfso_events import (
     TfsoSources,
     UnknownEventTypeError,
     event_class,
+    event_classes,
     event_pattern,
     event_schema,
-    events,
     validate_body,
 )
 from tfso_events.examples import sample_events
@@ -34,8 +34,8 @@ from tfso_events.models.bank_transaction_status_changed_v1 import (
 
 def test_catalog_lists_the_four_seed_events() -> None:
     """The catalog holds exactly the seed's four events, each under its detail-type."""
-    assert [cls.detail_type for cls in events()] == [str(d) for d in DetailTypes]
-    for cls in events():
+    assert [cls.detail_type for cls in event_classes()] == [str(d) for d in DetailTypes]
+    for cls in event_classes():
         assert event_class(cls.detail_type) is cls
         assert cls.__struct_config__.tag == cls.detail_type
         assert cls.source == TfsoSources.BankTransfer
@@ -182,3 +182,13 @@ def test_event_pattern_takes_a_detail_filter() -> None:
     event = build(BankTransactionCreatedV1Event, content__status__code=100)
     assert matches(pattern, event)
     assert not matches(pattern, build(BankTransactionCreatedV1Event, content__status__code=5))
+
+
+def test_events_is_a_deprecated_alias_of_event_classes() -> None:
+    """tfso_events.events() still returns the catalog for one release, with a
+    DeprecationWarning naming its new name, event_classes()."""
+    import tfso_events
+
+    with pytest.warns(DeprecationWarning, match=r"use tfso_events\.event_classes\(\)"):
+        old = tfso_events.events()
+    assert old == event_classes()

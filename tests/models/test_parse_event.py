@@ -151,7 +151,7 @@ _JSON = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
     max_leaves=20,
 )
-_DETAIL_TYPES = st.sampled_from([cls.detail_type for cls in catalog.events()]) | st.text()
+_DETAIL_TYPES = st.sampled_from([cls.detail_type for cls in catalog.event_classes()]) | st.text()
 
 
 def _outcome(raw: Any) -> None:

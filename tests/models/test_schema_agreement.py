@@ -19,7 +19,7 @@ from tfso_events.catalog import event_schema
 from tfso_events.examples import sample_event
 from tfso_events.models._base import INT64_MAX, INT64_MIN
 
-EVENTS = catalog.events()
+EVENTS = catalog.event_classes()
 VALIDATORS = {
     cls: Draft202012Validator(event_schema(cls), format_checker=FormatChecker()) for cls in EVENTS
 }

@@ -17,7 +17,7 @@ from tfso_events import TfsoEvent, catalog, parse_event
 from tfso_events.examples import sample_event
 
 VECTORS = Path(__file__).parent.parent / "vectors"
-EVENTS = {cls.__module__.rsplit(".", 1)[-1]: cls for cls in catalog.events()}
+EVENTS = {cls.__module__.rsplit(".", 1)[-1]: cls for cls in catalog.event_classes()}
 _DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T")
 
 

@@ -194,7 +194,7 @@ def test_integers_outside_int64_are_refused(code: int) -> None:
         event.validate()
 
 
-@pytest.mark.parametrize("cls", catalog.events(), ids=lambda c: c.detail_type)
+@pytest.mark.parametrize("cls", catalog.event_classes(), ids=lambda c: c.detail_type)
 def test_schema_states_the_decode_rules(cls: type[TfsoEvent]) -> None:
     """event_schema requires timestamp, bounds every integer to int64, allows metadata
     null and states additionalProperties on every object."""

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from tfso_events import TfsoEvent, event_schema, events
+from tfso_events import TfsoEvent, event_classes, event_schema
 from tfso_events.catalog import model_schema, validate_body
 from tfso_events.examples import sample_event
 
 SCHEMAS = Path(__file__).resolve().parents[2] / "tfso_events" / "schemas"
-EVENTS = {cls.detail_type: cls for cls in events()}
+EVENTS = {cls.detail_type: cls for cls in event_classes()}
 
 
 def schema_path(cls: type[TfsoEvent]) -> Path:
@@ -26,7 +26,7 @@ def schema_path(cls: type[TfsoEvent]) -> Path:
 def test_there_is_one_schema_per_event_and_one_event_per_schema() -> None:
     """Every catalog event has its schema file and every schema file is a catalog event."""
     files = {p.name for p in SCHEMAS.glob("*.json") if not p.name.startswith("_")}
-    assert files == {schema_path(cls).name for cls in events()}
+    assert files == {schema_path(cls).name for cls in event_classes()}
 
 
 @pytest.mark.parametrize("detail_type", sorted(EVENTS))
@@ -131,7 +131,7 @@ def hook(event, args):
         opened.append(args[0])
 sys.addaudithook(hook)
 import tfso_events
-from tfso_events import parse_event, events
+from tfso_events import parse_event, event_classes
 from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 before = list(opened)
 tfso_events.event_schema(BankTestCreatedV1Event)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tfso_events import events as catalog
+from tfso_events import event_classes as catalog
 from tfso_events.examples import sample_events
 from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event

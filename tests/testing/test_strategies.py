@@ -1,4 +1,4 @@
-"""events(cls): 1,000 drawn events per class validate, publish to the hub, parse back equal."""
+"""event_strategy(cls): 1,000 drawn events per class validate, publish, parse back equal."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tfso_events import TfsoEvent, parse_event
-from tfso_events import events as catalog
+from tfso_events import event_classes as catalog
 from tfso_events.local import LocalHub
-from tfso_events.testing import events
+from tfso_events.testing import event_strategy
 
 PER_CLASS = 1000
 
@@ -39,7 +39,7 @@ async def test_generated_events_validate_publish_and_parse_back_equal(
         deadline=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(events(cls))
+    @given(event_strategy(cls))
     def collect(event: TfsoEvent) -> None:
         event.validate()
         drawn.append(event)
@@ -67,7 +67,27 @@ async def test_generated_events_validate_publish_and_parse_back_equal(
 
 
 def test_events_refuses_what_is_not_an_event_class() -> None:
-    """events() needs a concrete event class: a TypeError names what it got."""
+    """event_strategy() needs a concrete event class: a TypeError names what it got."""
     with pytest.raises(TypeError, match="event class"):
-        events(int)  # type: ignore[type-var]
-    assert isinstance(events(catalog()[0]), st.SearchStrategy)
+        event_strategy(int)  # type: ignore[type-var]
+    assert isinstance(event_strategy(catalog()[0]), st.SearchStrategy)
+
+
+def test_events_is_a_deprecated_alias_of_event_strategy() -> None:
+    """tfso_events.testing.events(cls) still gives the strategy for one release, with a
+    DeprecationWarning naming its new name, event_strategy()."""
+    from tfso_events import testing
+
+    cls = catalog()[0]
+    with pytest.warns(DeprecationWarning, match=r"use tfso_events\.testing\.event_strategy"):
+        strategy = testing.events(cls)
+    drawn: list[object] = []
+
+    @settings(max_examples=5, database=None)
+    @given(strategy)
+    def draw(event: object) -> None:
+        drawn.append(event)
+
+    draw()
+    assert drawn
+    assert all(isinstance(event, cls) for event in drawn)

@@ -351,7 +351,7 @@ def render_catalog(catalog: Catalog) -> str:
         + "from tfso_events.models._base import TfsoEvent\n"
         + imports
         + '\n__all__ = ["EVENTS", "CatalogEvent", "event_class"]\n\n'
-        + "#: Every event class of the catalog (``tfso_events.events()``).\n"
+        + "#: Every event class of the catalog (``tfso_events.event_classes()``).\n"
         + f"EVENTS: tuple[type[TfsoEvent], ...] = (\n{entries})\n\n"
         + "#: The union of every event class of the catalog: what ``parse_event`` returns for\n"
         + "#: a known detail-type, so a ``match`` over it (plus ``UnknownEvent``) can be\n"

@@ -24,7 +24,7 @@ def list_(args: argparse.Namespace) -> int:
     Auth0 scope and the middle of its bus name tfso-{module}-events) and the Python class
     to import. A rich table on a terminal when rich is installed, plain text otherwise.
     """
-    from tfso_events.catalog import events
+    from tfso_events.catalog import event_classes
 
     rows = [
         {
@@ -33,7 +33,7 @@ def list_(args: argparse.Namespace) -> int:
             "module": cls.module,
             "class": f"{cls.__module__}.{cls.__name__}",
         }
-        for cls in events()
+        for cls in event_classes()
     ]
     if args.json:
         import json
@@ -66,13 +66,13 @@ def schema(args: argparse.Namespace) -> int:
     """
     import json
 
-    from tfso_events.catalog import event_class, event_schema, events
+    from tfso_events.catalog import event_class, event_classes, event_schema
     from tfso_events.errors import UnknownEventTypeError
 
     try:
         cls = event_class(args.detail_type)
     except UnknownEventTypeError:
-        known = "\n".join(f"  {cls.detail_type}" for cls in events())
+        known = "\n".join(f"  {cls.detail_type}" for cls in event_classes())
         print(
             f"tfso-events schema: unknown detail-type {args.detail_type!r}; known:\n{known}",
             file=sys.stderr,

@@ -12,7 +12,7 @@ from pathlib import Path
 import msgspec
 import msgspec.inspect as mi
 
-from tfso_events.catalog import events
+from tfso_events.catalog import event_classes
 from tfso_events.examples import sample_event
 from tfso_events.models._base import TfsoEvent
 
@@ -151,7 +151,7 @@ def render_index() -> str:
         "| Detail-type | Source | Module | Class |",
         "|---|---|---|---|",
     ]
-    for cls in events():
+    for cls in event_classes():
         lines.append(
             f"| [{cls.detail_type}]({_page_name(cls)}) | `{cls.source}` | `{cls.module}` "
             f"| `{cls.__name__}` |"
@@ -172,7 +172,7 @@ def write_event_docs(directory: Path) -> list[Path]:
     directory.mkdir(parents=True, exist_ok=True)
     written = [directory / "README.md"]
     written[0].write_text(render_index(), encoding="utf-8")
-    for cls in events():
+    for cls in event_classes():
         path = directory / _page_name(cls)
         path.write_text(render_event_page(cls), encoding="utf-8")
         written.append(path)

@@ -30,7 +30,7 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from tfso_events.catalog import events, validate_body
+from tfso_events.catalog import event_classes, validate_body
 from tfso_events.errors import EventValidationError
 from tfso_events.local._http import BodyTooLarge, clip, json_response, logger, read_body
 from tfso_events.local._state import HubState
@@ -140,7 +140,7 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
     """``POST /`` speaking the PutEvents operation."""
     faults = state.faults
     limit = state.max_request_bytes
-    known = frozenset(cls.detail_type for cls in events())
+    known = frozenset(cls.detail_type for cls in event_classes())
     warned: set[str] = set()
 
     async def put_events(request: web.Request) -> web.Response:

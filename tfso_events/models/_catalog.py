@@ -19,7 +19,7 @@ from tfso_events.models.bank_transaction_status_changed_v1 import (
 
 __all__ = ["EVENTS", "CatalogEvent", "event_class"]
 
-#: Every event class of the catalog (``tfso_events.events()``).
+#: Every event class of the catalog (``tfso_events.event_classes()``).
 EVENTS: tuple[type[TfsoEvent], ...] = (
     BankTestCreatedV1Event,
     BankTransactionCreatedV1Event,

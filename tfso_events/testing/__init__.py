@@ -7,8 +7,8 @@ Nothing here is imported by ``import tfso_events``. What there is:
   (:meth:`~MemoryPublisher.throttle`, :meth:`~MemoryPublisher.refuse`,
   :meth:`~MemoryPublisher.misconfigure`) and :meth:`~MemoryPublisher.assert_published`;
 * :func:`build` — a valid event from its example, with overrides by attribute path;
-* :func:`events` — hypothesis strategies of valid events (needs ``hypothesis``,
-  imported only when you call it);
+* :func:`event_strategy` — hypothesis strategies of valid events (needs
+  ``hypothesis``, imported only when you call it; ``events`` is its deprecated name);
 * :func:`lambda_sqs_event`, :func:`lambda_eventbridge_event`, :func:`lambda_sns_event`
   — the payloads Lambda hands a consumer;
 * a pytest plugin (loaded automatically once tfso-events is installed, inert until you
@@ -20,6 +20,7 @@ See ``docs/testing.md``.
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, TypeVar
 
 from tfso_events.testing._factories import build, example
@@ -42,6 +43,7 @@ __all__ = [
     "PublishedEvent",
     "SyncMemoryPublisher",
     "build",
+    "event_strategy",
     "events",
     "example",
     "lambda_eventbridge_event",
@@ -50,19 +52,30 @@ __all__ = [
 ]
 
 
-def events(cls: type[E]) -> SearchStrategy[E]:
+def event_strategy(cls: type[E]) -> SearchStrategy[E]:
     """A hypothesis strategy of valid ``cls`` events (enums, decimals, aware date-times,
     optional fields present and absent); see :mod:`tfso_events.testing._strategies`.
 
     Imports hypothesis on first call: install it where you run property tests.
     """
     try:
-        from tfso_events.testing._strategies import events as strategy
+        from tfso_events.testing._strategies import event_strategy as strategy
     except ModuleNotFoundError as exc:  # pragma: no cover - exercised without hypothesis
         if exc.name != "hypothesis":
             raise
         raise ModuleNotFoundError(
-            "tfso_events.testing.events() needs hypothesis: pip install hypothesis",
+            "tfso_events.testing.event_strategy() needs hypothesis: pip install hypothesis",
             name="hypothesis",
         ) from None
     return strategy(cls)
+
+
+def events(cls: type[E]) -> SearchStrategy[E]:
+    """Deprecated alias of :func:`event_strategy` (the name was too close to
+    ``tfso_events.events``, the catalog); removed in the next release."""
+    warnings.warn(
+        "tfso_events.testing.events() is deprecated; use tfso_events.testing.event_strategy()",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return event_strategy(cls)

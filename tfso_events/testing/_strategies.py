@@ -1,4 +1,4 @@
-"""Hypothesis strategies: ``events(EventClass)`` draws valid events of that class.
+"""Hypothesis strategies: ``event_strategy(EventClass)`` draws valid events of that class.
 
 Built from the event's own types (``msgspec.inspect``), so a new event class needs
 nothing here: strings, integers within 64 bits, finite floats and decimals, enums,
@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from tfso_events.models._base import TfsoEvent
 
-__all__ = ["events"]
+__all__ = ["event_strategy"]
 
 E = TypeVar("E", bound=TfsoEvent)
 
@@ -44,17 +44,17 @@ _JSON = st.recursive(
 _METADATA = st.dictionaries(_TEXT, _JSON, max_size=5)
 
 
-def events(cls: type[E]) -> st.SearchStrategy[E]:
+def event_strategy(cls: type[E]) -> st.SearchStrategy[E]:
     """A strategy of valid ``cls`` events (a ``<Name>Event`` class)::
 
-        @given(events(BankTransactionCreatedV1Event))
+        @given(event_strategy(BankTransactionCreatedV1Event))
         def test_handler_books_every_transaction(event): ...
 
     Every drawn event passes ``event.validate()`` and survives the wire unchanged.
     """
     if not (isinstance(cls, type) and issubclass(cls, TfsoEvent)) or cls is TfsoEvent:
         raise TypeError(
-            f"events() needs an event class such as BankTestCreatedV1Event, got {cls!r}"
+            f"event_strategy() needs an event class such as BankTestCreatedV1Event, got {cls!r}"
         )
     detail_cls = cls.detail_class()
     hints = typing.get_type_hints(detail_cls, include_extras=True)
@@ -126,4 +126,4 @@ def _strategy(info: mi.Type) -> st.SearchStrategy[Any]:
         return st.dictionaries(_strategy(info.key_type), _strategy(info.value_type), max_size=3)
     if isinstance(info, mi.AnyType):
         return _JSON
-    raise TypeError(f"events(): no strategy for the field type {info!r}")
+    raise TypeError(f"event_strategy(): no strategy for the field type {info!r}")
