@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import types
+import typing
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, cast, overload
 
 from tfso_events.catalog import parse_event
 from tfso_events.consume._records import Delivery, Via, decode_sqs_body, read_lambda_event
@@ -119,6 +121,83 @@ def _takes_two(fn: Callable[..., Any]) -> bool:
 
 
 _EVENT_BASES = (TfsoEvent, UnknownEvent)
+
+E = TypeVar("E", bound=TfsoEvent | UnknownEvent)
+E1 = TypeVar("E1", bound=TfsoEvent | UnknownEvent)
+E2 = TypeVar("E2", bound=TfsoEvent | UnknownEvent)
+E3 = TypeVar("E3", bound=TfsoEvent | UnknownEvent)
+E4 = TypeVar("E4", bound=TfsoEvent | UnknownEvent)
+R = TypeVar("R")
+
+
+class Registration(Protocol[E]):
+    """What ``router.on(*classes)`` returns: a decorator that takes a handler of those
+    classes, ``(event)`` or ``(event, record: RecordContext)``, sync or ``async def``,
+    and returns it unchanged. A type checker rejects a handler of another event type."""
+
+    @overload
+    def __call__(self, fn: Callable[[E], R], /) -> Callable[[E], R]: ...
+    @overload
+    def __call__(
+        self, fn: Callable[[E, RecordContext], R], /
+    ) -> Callable[[E, RecordContext], R]: ...
+
+
+def _check_annotation(fn: Callable[..., Any], classes: Sequence[type[Any]]) -> None:
+    """Raise ``TypeError`` when ``fn``'s first parameter is annotated with event
+    classes that do not include each of ``classes``. An annotation that cannot be read
+    at run time (a name imported only for the type checker) or that is not made of
+    classes (``Any``, a protocol, a type variable) is left to the type checker."""
+    try:
+        parameters = inspect.signature(fn, eval_str=True).parameters.values()
+    except Exception:  # no signature, or an annotation naming what exists only for mypy
+        return
+    kinds = (
+        inspect.Parameter.POSITIONAL_ONLY,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        inspect.Parameter.VAR_POSITIONAL,
+    )
+    first = next((p for p in parameters if p.kind in kinds), None)
+    if first is None or first.annotation is inspect.Parameter.empty:
+        return
+    accepted = _classes_in(first.annotation)
+    if accepted is None:
+        return
+    try:
+        refused = [cls for cls in classes if not issubclass(cls, accepted)]
+    except TypeError:  # a runtime protocol or similar: issubclass cannot tell
+        return
+    if refused:
+        name = getattr(fn, "__qualname__", repr(fn))
+        takes = " | ".join(cls.__name__ for cls in accepted)
+        raise TypeError(
+            f"handler {name} takes {takes} (its first parameter's annotation) but is "
+            f"registered for {', '.join(cls.__name__ for cls in refused)}: annotate it "
+            "with the class it is registered for, or register it for the class it takes"
+        )
+
+
+def _classes_in(annotation: object) -> tuple[type[Any], ...] | None:
+    """The classes an annotation accepts (``A``, ``A | B``, ``Optional[A]``,
+    ``Annotated[A, ...]``), or ``None`` when it is not made of plain classes."""
+    if annotation is typing.Any:  # a class itself since Python 3.11, but takes anything
+        return None
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _classes_in(typing.get_args(annotation)[0])
+    if origin is typing.Union or origin is types.UnionType:
+        found: list[type[Any]] = []
+        for member in typing.get_args(annotation):
+            classes = _classes_in(member)
+            if classes is None:
+                return None
+            found.extend(classes)
+        return tuple(found)
+    if isinstance(annotation, type) and origin is None:
+        return (annotation,)
+    return None
+
+
 _MISSING: Any = object()
 
 
@@ -162,12 +241,34 @@ class EventRouter:
         """Whether any registered handler is a coroutine function (it needs a loop)."""
         return self._has_async
 
-    def on(self, *event_classes: type[TfsoEvent] | type[UnknownEvent]) -> Callable[[F], F]:
+    @overload
+    def on(self, event_class: type[E1], /) -> Registration[E1]: ...
+    @overload
+    def on(self, c1: type[E1], c2: type[E2], /) -> Registration[E1 | E2]: ...
+    @overload
+    def on(self, c1: type[E1], c2: type[E2], c3: type[E3], /) -> Registration[E1 | E2 | E3]: ...
+    @overload
+    def on(
+        self, c1: type[E1], c2: type[E2], c3: type[E3], c4: type[E4], /
+    ) -> Registration[E1 | E2 | E3 | E4]: ...
+    @overload
+    def on(
+        self, *event_classes: type[TfsoEvent] | type[UnknownEvent]
+    ) -> Registration[TfsoEvent | UnknownEvent]: ...
+
+    def on(self, *event_classes: type[Any]) -> Registration[Any]:
         """Register the decorated function (sync or ``async def``) for ``event_classes``.
 
         The handler is called with the typed event, and with a :class:`RecordContext` as
         well when it takes a second positional parameter. Its return value is ignored;
         raising marks the record failed. Each class has at most one handler.
+
+        The handler must take every class it is registered for: mypy and pyright reject
+        ``@router.on(BankTransactionCreatedV1Event)`` on a function of a
+        ``BankTransactionDeletedV1Event`` (up to four classes are checked statically;
+        more must be taken by a handler of ``TfsoEvent``), and when the handler's first
+        parameter is annotated with event classes, registration checks them too and
+        raises ``TypeError`` naming the classes it does not take.
         """
         if not event_classes:
             raise TypeError("on() needs at least one event class")
@@ -182,6 +283,7 @@ class EventRouter:
         def register(fn: F) -> F:
             if not callable(fn):
                 raise TypeError(f"a handler must be callable, got {fn!r}")
+            _check_annotation(fn, event_classes)
             route = _Route(fn)
             for cls in event_classes:
                 if cls in self._routes:
@@ -191,9 +293,16 @@ class EventRouter:
             self._cache.clear()
             return fn
 
-        return register
+        return cast("Registration[Any]", register)
 
-    def on_unknown(self, fn: F) -> F:
+    @overload
+    def on_unknown(self, fn: Callable[[UnknownEvent], R], /) -> Callable[[UnknownEvent], R]: ...
+    @overload
+    def on_unknown(
+        self, fn: Callable[[UnknownEvent, RecordContext], R], /
+    ) -> Callable[[UnknownEvent, RecordContext], R]: ...
+
+    def on_unknown(self, fn: Callable[..., Any], /) -> Callable[..., Any]:
         """Register the handler of detail-types this version does not know: it receives
         an :class:`UnknownEvent` (``detail_type``, ``source``, ``detail`` as a dict)."""
         return self.on(UnknownEvent)(fn)
