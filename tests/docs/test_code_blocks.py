@@ -6,7 +6,7 @@
   started that way. ``aws_cdk`` is not a dependency: blocks importing it get a small
   recording stand-in that checks the arguments CDK would receive.
 - Every ``python`` block also passes ``mypy --strict`` (one run over all of them).
-- ``json`` blocks must parse.
+- ``json`` and ``toml`` blocks must parse.
 - ``sh`` blocks: ``make`` lines must name a target of the Makefile (running ``make test``
   inside ``make test`` would recurse); ``tfso-events`` lines run through the real entry
   point, except the long-running ``hub``/``tail``/``demo``/``publish``, whose arguments are
@@ -23,6 +23,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -230,6 +231,8 @@ async def test_code_block_runs(
         assert status == 0, f"{path} block {index} failed:\n{output}"
     elif language == "json":
         msgspec.json.decode(code.encode())
+    elif language == "toml":
+        tomllib.loads(code)
     elif language in {"sh", "console"}:
         targets = _make_targets()
         for raw_line in code.splitlines():
@@ -254,7 +257,7 @@ async def test_code_block_runs(
     elif language == "text":
         return
     else:
-        pytest.fail(f"{path} block {index}: code blocks must be python, json, sh or text")
+        pytest.fail(f"{path} block {index}: code blocks must be python, json, toml, sh or text")
 
 
 CDK_MODULES = [
