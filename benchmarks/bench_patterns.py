@@ -14,6 +14,15 @@ checks it before timing.
 
 Goal (docs/performance.md): >= 10x moto's events per second.
 
+Second table, **the hub's fan-out**: 100 rules (the ten patterns above, each ten times
+with a different ``account``; the events carry the account of one copy, so up to ten
+rules match an event) with an in-process no-op target each, and 10,000 envelopes.
+(a) fan-out cost per event: submitting them to the bus and waiting until every match
+and delivery has ended (``Bus.submit`` + ``drain``), against the same with no rules;
+(b) the accepting path: PutEvents calls of 10 entries over HTTP to a running hub, with
+100 rules against none (the bus only queues the event: matching and delivery happen
+after the answer).
+
 Run: ``.venv/bin/python -m benchmarks.bench_patterns``
 """
 
@@ -92,6 +101,13 @@ def envelopes() -> list[dict[str, Any]]:
 
 
 def main() -> None:
+    """Both tables: the matcher against moto, then the hub's fan-out."""
+    matcher()
+    fan_out()
+
+
+def matcher() -> None:
+    """The compiled matcher against moto's ``EventPattern``."""
     from moto.events.models import EventPattern
 
     events = envelopes()
@@ -140,6 +156,99 @@ def main() -> None:
     print(
         f"{'tfso_events compile_pattern().matches (bytes)':<44} {bytes_rate:>12,.0f} "
         f"{bytes_rate / moto_rate:>7.2f}x"
+    )
+
+
+def fan_out(events_count: int = 10_000, rules_count: int = 100) -> None:
+    """The hub with ``rules_count`` rules and ``events_count`` events (see the docstring)."""
+    import asyncio
+    import time
+
+    from tfso_events.local._bus import Bus, Target
+
+    envelopes_ = envelopes()
+    for envelope in envelopes_:
+        envelope["account"] = "acct-0"
+    stream = [envelopes_[i % len(envelopes_)] for i in range(events_count)]
+    delivered = 0
+
+    async def no_op(payload: Any) -> None:
+        nonlocal delivered
+        delivered += 1
+
+    def bus_with(count: int) -> Bus:
+        bus = Bus()
+        for index in range(count):
+            pattern = {**PATTERNS[index % len(PATTERNS)], "account": [f"acct-{index // 10}"]}
+            rule = bus.put_rule(f"rule-{index}", pattern, event_bus_name=None)
+            rule.targets["t"] = Target(id="t", arn="local:handler:no_op", handler=no_op)
+        return bus
+
+    async def fan(count: int) -> float:
+        bus = bus_with(count)
+        bus.start()
+        started = time.perf_counter()
+        for envelope in stream:
+            bus.submit(lambda envelope=envelope: envelope, "default")
+        await bus.drain()
+        elapsed = time.perf_counter() - started
+        await bus.stop()
+        return elapsed
+
+    async def accept(count: int) -> float:
+        import aiohttp
+
+        from tfso_events.local import LocalHub
+
+        body = json.dumps(
+            {
+                "Entries": [
+                    {
+                        "Source": e["source"],
+                        "DetailType": e["detail-type"],
+                        "Detail": json.dumps(e["detail"]),
+                    }
+                    for e in envelopes_[:4] * 3
+                ][:10]
+            }
+        ).encode()
+        headers = {
+            "X-Amz-Target": "AWSEvents.PutEvents",
+            "Content-Type": "application/x-amz-json-1.1",
+        }
+        async with LocalHub(default_client=False) as hub, aiohttp.ClientSession() as session:
+            for index in range(count):
+                pattern = {**PATTERNS[index % len(PATTERNS)], "account": [f"acct-{index // 10}"]}
+                hub.add_rule(f"rule-{index}", pattern, no_op)
+            started = time.perf_counter()
+            for _ in range(events_count // 10):
+                async with session.post(hub.url, data=body, headers=headers) as response:
+                    assert response.status == 200
+                    await response.read()
+            elapsed = time.perf_counter() - started
+            await hub.drain()
+        return elapsed
+
+    best = {"fan0": float("inf"), "fan": float("inf"), "acc0": float("inf"), "acc": float("inf")}
+    for _ in range(2):
+        delivered = 0
+        best["fan0"] = min(best["fan0"], asyncio.run(fan(0)))
+        best["fan"] = min(best["fan"], asyncio.run(fan(rules_count)))
+        matched = delivered
+        best["acc0"] = min(best["acc0"], asyncio.run(accept(0)))
+        best["acc"] = min(best["acc"], asyncio.run(accept(rules_count)))
+    per = {name: value / events_count * 1e6 for name, value in best.items()}
+    print(
+        f"\nhub fan-out: {rules_count} rules, {events_count:,} events, "
+        f"{matched / events_count:.1f} deliveries per event"
+    )
+    print(f"{'':<44} {'µs/event':>10}")
+    print(f"{'fan-out (submit + match + deliver), no rules':<44} {per['fan0']:>10.1f}")
+    print(f"{f'fan-out (submit + match + deliver), {rules_count} rules':<44} {per['fan']:>10.1f}")
+    print(f"{'accepting path (PutEvents over HTTP), no rules':<44} {per['acc0']:>10.1f}")
+    print(
+        f"{f'accepting path (PutEvents over HTTP), {rules_count} rules':<44} {per['acc']:>10.1f}"
+        f"   ({per['acc'] / per['acc0']:.2f}x)"
     )
 
 

@@ -10,6 +10,9 @@ Inert unless a test asks for one of its fixtures: loading it imports pytest alon
   test: both async clients, the :mod:`tfso_events.sync` facades and the CLI. Dummy AWS
   credentials, no AWS profile or config file. Restored afterwards. Its value is the
   dict of variables it set (pass it to a subprocess);
+* ``tfso_route`` — a :class:`~tfso_events.testing.LocalRoute`: its own hub, rules to
+  targets in the test process (an ``EventRouter``, a callable) and a blocking
+  EventBridge publisher, so one test covers publisher -> hub -> rule -> router;
 * ``memory_publisher`` / ``sync_memory_publisher`` — a fresh
   :class:`~tfso_events.testing.MemoryPublisher` / ``SyncMemoryPublisher``.
 """
@@ -24,7 +27,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tfso_events.local import LocalHub
-    from tfso_events.testing import MemoryPublisher, SyncMemoryPublisher
+    from tfso_events.testing import LocalRoute, MemoryPublisher, SyncMemoryPublisher
 
 __all__ = [
     "hub_environment",
@@ -32,6 +35,7 @@ __all__ = [
     "sync_memory_publisher",
     "tfso_env",
     "tfso_hub",
+    "tfso_route",
     "tfso_session_hub",
 ]
 
@@ -113,6 +117,18 @@ def tfso_env(tfso_hub: LocalHub) -> Iterator[dict[str, str]]:
         for name, value in variables.items():
             patch.setenv(name, value)
         yield variables
+
+
+@pytest.fixture
+def tfso_route() -> Iterator[LocalRoute]:
+    """A hub of its own with rules to targets in this process, and a blocking publisher
+    at it: ``tfso_route.rule(pattern, router)``, then ``tfso_route.publish(event)``
+    returns once the router has handled what matched (see
+    :class:`~tfso_events.testing.LocalRoute`)."""
+    from tfso_events.testing import LocalRoute
+
+    with LocalRoute() as route:
+        yield route
 
 
 @pytest.fixture

@@ -307,3 +307,50 @@ def test_the_banners_exports_work_as_printed(via: str, tmp_path: Path) -> None:
     finally:
         _stop(proc, lines, signal.SIGINT)
     assert sorted(e["detail"]["content"]["firstName"] for e in stored) == names
+
+
+def test_hub_rules_file_routes_and_tail_shows_the_deliveries(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tfso-events hub --rules FILE` loads the rules (the banner counts them), matching
+    events are delivered, and `tail --deliveries` lists the dead-letter record of a
+    target that never answers."""
+    dead = f"http://127.0.0.1:{_free_port()}/nobody"
+    rules = tmp_path / "rules.json"
+    rules.write_text(
+        json.dumps(
+            [
+                {
+                    "Name": "bank-created",
+                    "EventPattern": {"detail-type": ["bank.test:created@v1"]},
+                    "Targets": [{"Id": "hook", "Arn": dead, "InputPath": "$.detail"}],
+                }
+            ]
+        )
+    )
+    proc, lines = _start_hub("--port", "0", "--rules", str(rules))
+    try:
+        banner, url = _banner(lines)
+        assert "rules:    1 (bank-created), 1 target" in banner
+        event_id = _publish_one(url)
+        deadline = time.monotonic() + 15
+        out = ""
+        while time.monotonic() < deadline and "failed" not in out:
+            time.sleep(0.2)
+            assert main(["tail", "--url", url, "--once", "--deliveries", "--failed"]) == 0
+            out = capsys.readouterr().out
+    finally:
+        _stop(proc, lines, signal.SIGINT)
+    [line] = out.splitlines()
+    assert f"failed    rule=bank-created target=hook event={event_id} attempts=3" in line
+    assert dead in line
+
+
+def test_hub_refuses_a_bad_rules_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A rules file with a pattern EventBridge refuses stops the hub with exit code 2,
+    naming the file, the rule and the place in the pattern."""
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps([{"Name": "r", "EventPattern": {"source": "x"}}]))
+    assert main(["hub", "--port", "0", "--rules", str(rules)]) == 2
+    err = capsys.readouterr().err
+    assert f"{rules}: rule 'r': invalid event pattern at `$.source`" in err

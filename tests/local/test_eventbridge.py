@@ -214,7 +214,7 @@ async def test_any_signature_is_accepted(hub: LocalHub, session: aiohttp.ClientS
         (b'{"Entries": []}', {**_AMZ, "Content-Type": "text/plain"}, "SerializationException"),
         (
             b'{"Entries": []}',
-            {**_AMZ, "X-Amz-Target": "AWSEvents.PutRule"},
+            {**_AMZ, "X-Amz-Target": "AWSEvents.CreateArchive"},
             "UnknownOperationException",
         ),
         (

@@ -8,6 +8,7 @@ command by its file name:
 - ``_catalog.py``: ``list``, ``schema``, ``validate``
 - ``_publish.py``: ``publish``
 - ``_hub.py``: ``hub``, ``tail``
+- ``_match.py``: ``match``
 - ``_demo.py``: ``demo``
 - ``_maintainers.py``: ``docs``, ``codegen``, ``compat`` (for a checkout of this project)
 
@@ -27,6 +28,7 @@ from tfso_events.cli._app import COMMANDS, Command, arg, build_parser, command, 
 from tfso_events.cli import _catalog  # noqa: F401  (list, schema, validate)
 from tfso_events.cli import _publish  # noqa: F401  (publish)
 from tfso_events.cli import _hub  # noqa: F401  (hub, tail)
+from tfso_events.cli import _match  # noqa: F401  (match)
 from tfso_events.cli import _demo  # noqa: F401  (demo)
 from tfso_events.cli import _maintainers  # noqa: F401  (docs, codegen, compat)
 # isort: on

@@ -102,6 +102,18 @@ async def _until_signalled() -> None:
             action="store_true",
             help="refuse PutEvents entries whose detail-type is not in the catalog",
         ),
+        arg(
+            "--rules",
+            metavar="FILE",
+            help="load EventBridge rules and targets from this JSON file (PutRule/PutTargets "
+            "shape); matching events are delivered to them",
+        ),
+        arg(
+            "--sqs-endpoint-url",
+            metavar="URL",
+            help="where SQS queue targets live (a moto server; default: "
+            "AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL)",
+        ),
         arg("-v", "--verbose", action="store_true", help="log every refused request"),
     ],
 )
@@ -131,14 +143,20 @@ async def _run_hub(args: argparse.Namespace) -> int:
         latency=args.latency,
         quota=args.quota,
     )
-    local_hub = LocalHub(
-        port=args.port,
-        token_ttl=args.token_ttl,
-        seed=args.seed,
-        db_path=args.db,
-        strict=args.strict,
-        faults=faults,
-    )
+    try:
+        local_hub = LocalHub(
+            port=args.port,
+            token_ttl=args.token_ttl,
+            seed=args.seed,
+            db_path=args.db,
+            strict=args.strict,
+            faults=faults,
+            rules=args.rules,
+            sqs_endpoint_url=args.sqs_endpoint_url,
+        )
+    except ValueError as exc:
+        print(f"tfso-events hub: {exc}", file=sys.stderr)
+        return 2
     try:
         await local_hub.start()
     except OSError as exc:
@@ -186,6 +204,7 @@ def _banner(local_hub: LocalHub, args: argparse.Namespace) -> str:
             f"  audience: {local_hub.audience}",
             f"  store:    {args.db or 'in memory'}",
             f"  faults:   {', '.join(active) or 'none'}",
+            f"  rules:    {_rules_line(local_hub)}",
             "",
             "Events API publisher (TfsoEventApiClient):",
             "  export TFSO_EVENTS_ENVIRONMENT=local",
@@ -204,9 +223,20 @@ def _banner(local_hub: LocalHub, args: argparse.Namespace) -> str:
             f'  # Python: TfsoEventBridgeClient("local"{bridge_url})  # dummy credentials',
             "",
             f"Follow what arrives: tfso-events tail --url {url}   (or GET {url}/events)",
+            f"Follow deliveries to rule targets: tfso-events tail --deliveries --url {url}"
+            f"   (or GET {url}/deliveries)",
             "Ctrl-C stops the hub.",
         ]
     )
+
+
+def _rules_line(local_hub: LocalHub) -> str:
+    rules = local_hub.rules()
+    if not rules:
+        return "none (add them with PutRule/PutTargets, or --rules FILE)"
+    targets = sum(len(rule.targets) for rule in rules)
+    names = ", ".join(rule.name for rule in rules[:5]) + (", ..." if len(rules) > 5 else "")
+    return f"{len(rules)} ({names}), {targets} target{'s' if targets != 1 else ''}"
 
 
 # -- tail ----------------------------------------------------------------------------------
@@ -235,6 +265,16 @@ def _banner(local_hub: LocalHub, args: argparse.Namespace) -> str:
         ),
         arg("--json", action="store_true", help="print each record as one JSON line"),
         arg("--once", action="store_true", help="print what is stored and exit"),
+        arg(
+            "--deliveries",
+            action="store_true",
+            help="follow deliveries to rule targets (and dead-letter records) instead of events",
+        ),
+        arg(
+            "--failed",
+            action="store_true",
+            help="with --deliveries: only dead-letter records (attempts exhausted)",
+        ),
     ],
 )
 def tail(args: argparse.Namespace) -> int:
@@ -264,6 +304,70 @@ async def _run_tail(args: argparse.Namespace) -> int:
 
 
 async def _follow(args: argparse.Namespace) -> int:
+    if args.deliveries:
+        return await _follow_deliveries(args)
+    return await _follow_events(args)
+
+
+async def _follow_deliveries(args: argparse.Namespace) -> int:
+    import aiohttp
+
+    base = args.url.rstrip("/")
+    after_id = 0
+    first = True
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+        while True:
+            params = {"after_id": str(after_id)}
+            if args.failed:
+                params["status"] = "failed"
+            try:
+                async with session.get(f"{base}/deliveries", params=params) as response:
+                    if response.status != 200:
+                        print(
+                            f"tfso-events tail: {base}/deliveries answered HTTP {response.status}",
+                            file=sys.stderr,
+                        )
+                        return 1
+                    records: list[dict[str, Any]] = await response.json()
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                print(f"tfso-events tail: cannot reach {base}: {exc}", file=sys.stderr)
+                if args.once:
+                    return 1
+                await asyncio.sleep(args.interval)
+                continue
+            if first:
+                first = False
+                if records:
+                    after_id = records[-1]["id"]
+                records = records[-args.last :] if args.last > 0 else []
+            for record in records:
+                print(_format_delivery(record, as_json=args.json), flush=True)
+                after_id = max(after_id, record["id"])
+            if args.once:
+                return 0
+            await asyncio.sleep(args.interval)
+
+
+def _format_delivery(record: dict[str, Any], *, as_json: bool) -> str:
+    import json
+
+    if as_json:
+        return json.dumps(record, separators=(",", ":"), ensure_ascii=False)
+    tail = (
+        record["error"]
+        if record["status"] == "failed"
+        else json.dumps(record["payload"], separators=(",", ":"), ensure_ascii=False)
+    )
+    if len(tail) > 200:
+        tail = tail[:199] + "…"
+    return (
+        f"{record['at']} {record['status']:<9} rule={record['rule']} "
+        f"target={record['targetId']} event={record['eventId']} "
+        f"attempts={record['attempts']} {tail}"
+    )
+
+
+async def _follow_events(args: argparse.Namespace) -> int:
     import aiohttp
 
     base = args.url.rstrip("/")

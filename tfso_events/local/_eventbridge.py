@@ -22,6 +22,7 @@ Signatures are not checked: any credentials will do.
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from decimal import Decimal
@@ -32,12 +33,14 @@ from aiohttp import web
 
 from tfso_events.catalog import event_classes, validate_body
 from tfso_events.errors import EventValidationError
+from tfso_events.local._bus import ACCOUNT, REGION, bus_name
 from tfso_events.local._http import BodyTooLarge, clip, json_response, logger, read_body
+from tfso_events.local._rules_api import RULE_OPERATIONS, answer
 from tfso_events.local._state import HubState
 from tfso_events.local._store import StoredEntry, resources_json, unreadable_number
 from tfso_events.models._base import utf8_checked
 
-__all__ = ["MAX_ENTRIES", "entry_size", "eventbridge_routes"]
+__all__ = ["MAX_ENTRIES", "entry_size", "envelope", "eventbridge_routes"]
 
 #: PutEvents takes at most this many entries per call.
 MAX_ENTRIES = 10
@@ -136,6 +139,30 @@ def _readable(entry: _Entry) -> dict[str, str] | None:
     )
 
 
+def _envelope(row: StoredEntry) -> dict[str, Any]:
+    """The envelope EventBridge builds for a stored PutEvents entry."""
+    event_id, _via, source, detail_type, detail, _bus, resources, _client, at = row
+    return envelope(event_id, source, detail_type, detail, resources, at)
+
+
+def envelope(
+    event_id: str, source: str, detail_type: str, detail: str, resources: str, at: float
+) -> dict[str, Any]:
+    """The envelope EventBridge delivers: version, id, detail-type, source, account,
+    time, region, resources and the detail."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": detail_type,
+        "source": source,
+        "account": ACCOUNT,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(at)),
+        "region": REGION,
+        "resources": msgspec.json.decode(resources),
+        "detail": msgspec.json.decode(detail),
+    }
+
+
 def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
     """``POST /`` speaking the PutEvents operation."""
     faults = state.faults
@@ -144,12 +171,26 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
     warned: set[str] = set()
 
     async def put_events(request: web.Request) -> web.Response:
-        target = request.headers.get("X-Amz-Target")
+        target = request.headers.get("X-Amz-Target") or ""
+        operation = target.removeprefix("AWSEvents.")
+        if target.startswith("AWSEvents.") and operation in RULE_OPERATIONS:
+            try:
+                raw = await read_body(request)
+            except BodyTooLarge:
+                return _aws_error(400, "ValidationException", "the request is too large")
+            status, body = answer(state.bus, operation, raw)
+            return json_response(
+                status,
+                body,
+                headers={"x-amzn-RequestId": str(uuid.uuid4())},
+                content_type=_CONTENT_TYPE,
+            )
         if target != _TARGET:
+            operations = ", ".join([_TARGET.removeprefix("AWSEvents."), *RULE_OPERATIONS])
             return _aws_error(
                 400,
                 "UnknownOperationException",
-                f"the local hub speaks only {_TARGET}, not {target or 'no X-Amz-Target'}",
+                f"the local hub speaks {operations}, not {target or 'no X-Amz-Target'}",
             )
         state.put_events_calls += 1
         await state.delay()
@@ -231,6 +272,8 @@ def eventbridge_routes(state: HubState) -> list[web.RouteDef]:
                 )
             )
         state.store.add(rows)
+        for row in rows:
+            state.bus.submit(functools.partial(_envelope, row), bus_name(row[5]))
         failed = count - len(rows)
         if failed:
             logger.debug("local hub: PutEvents refused %d of %d entries", failed, count)

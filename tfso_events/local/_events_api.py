@@ -8,6 +8,7 @@ and answers ``200 {"eventId": ...}``. Nothing is stored unless every check passe
 
 from __future__ import annotations
 
+import functools
 import time
 import uuid
 from typing import Any
@@ -17,6 +18,7 @@ from aiohttp import web
 
 from tfso_events.catalog import event_class, validate_body
 from tfso_events.errors import EventValidationError, UnknownEventTypeError
+from tfso_events.local._eventbridge import envelope
 from tfso_events.local._http import BodyTooLarge, json_response, read_body
 from tfso_events.local._state import HubState
 from tfso_events.local._store import unreadable_number
@@ -166,6 +168,8 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
                 detailType=body.detail_type,
             )
         event_id = str(uuid.uuid4())
+        now = time.time()
+        detail = bytes(body.detail).decode()
         state.store.add(
             [
                 (
@@ -173,13 +177,18 @@ def events_api_routes(state: HubState) -> list[web.RouteDef]:
                     "api",
                     body.source,
                     body.detail_type,
-                    bytes(body.detail).decode(),
+                    detail,
                     None,
                     "[]",
                     verified.client_id,
-                    time.time(),
+                    now,
                 )
             ]
+        )
+        # The Event Hub puts an event on its module's bus, as the EventBridge client does.
+        state.bus.submit(
+            functools.partial(envelope, event_id, body.source, body.detail_type, detail, "[]", now),
+            f"tfso-{cls.module}-events",
         )
         return json_response(200, {"eventId": event_id})
 

@@ -6,14 +6,24 @@ import asyncio
 import contextlib
 import os
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Literal, Self
 
+import msgspec
 from aiohttp import web
 
 from tfso_events.constants import TfsoModules
 from tfso_events.local._auth0 import auth0_routes
+from tfso_events.local._bus import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_BACKOFF,
+    Bus,
+    Delivery,
+    Rule,
+    targets_from,
+)
 from tfso_events.local._eventbridge import eventbridge_routes
 from tfso_events.local._events_api import events_api_routes
 from tfso_events.local._faults import Faults
@@ -85,6 +95,10 @@ class LocalHub:
         strict: bool = False,
         faults: Faults | None = None,
         default_client: bool = True,
+        rules: str | os.PathLike[str] | None = None,
+        sqs_endpoint_url: str | None = None,
+        delivery_attempts: int = DEFAULT_ATTEMPTS,
+        delivery_backoff: float = DEFAULT_BACKOFF,
     ) -> None:
         if not 1 <= max_request_bytes <= _MAX_REQUEST_BYTES_CAP:
             raise ValueError(
@@ -104,7 +118,16 @@ class LocalHub:
             faults=self.faults,
             max_request_bytes=max_request_bytes,
             strict=strict,
+            bus=Bus(
+                attempts=delivery_attempts,
+                backoff=delivery_backoff,
+                sqs_endpoint_url=sqs_endpoint_url
+                or os.environ.get("AWS_ENDPOINT_URL_SQS")
+                or os.environ.get("AWS_ENDPOINT_URL"),
+            ),
         )
+        if rules is not None:
+            self.load_rules(rules)
         if default_client:
             self.register_client(
                 DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, [m.value for m in TfsoModules]
@@ -133,7 +156,7 @@ class LocalHub:
         app.add_routes(auth0_routes(state))
         app.add_routes(events_api_routes(state))
         app.add_routes(eventbridge_routes(state))
-        app.add_routes([web.get("/", self._index)])
+        app.add_routes([web.get("/", self._index), web.get("/deliveries", self._deliveries)])
         runner = web.AppRunner(
             app,
             access_log=None,
@@ -152,6 +175,7 @@ class LocalHub:
             raise
         self._runner = runner
         self._port = int(runner.addresses[0][1])
+        state.bus.start()
         state.tokens.issuer = f"{self._url()}/"
         return self
 
@@ -160,6 +184,7 @@ class LocalHub:
         runner, self._runner = self._runner, None
         self._port = None
         if runner is not None:
+            await self._state.bus.stop()
             await runner.cleanup()
             if self._state.store.path:
                 self._state.store.close()
@@ -331,6 +356,158 @@ class LocalHub:
     def clear(self) -> None:
         """Forget every stored event (clients, tokens, counters and faults are kept)."""
         self._state.store.clear()
+
+    # -- rules and deliveries ----------------------------------------------------------------
+
+    def add_rule(
+        self,
+        name: str,
+        pattern: Mapping[str, Any] | str,
+        *targets: Any,
+        event_bus_name: str | None = None,
+        input: str | None = None,
+        input_path: str | None = None,
+        enabled: bool = True,
+    ) -> str:
+        r"""Add (or replace) a rule and its targets; returns the rule's ARN.
+
+        ``pattern`` is an event pattern (dict or JSON text), refused with
+        :class:`~tfso_events.InvalidPatternError` as ``PutRule`` would refuse it.
+        ``targets`` are HTTP(S) URLs (the payload is POSTed), SQS queue ARNs (sent to the
+        moto server at ``sqs_endpoint_url``), callables (called with the payload; a
+        coroutine function is awaited) or :class:`~tfso_events.consume.EventRouter`\ s
+        (``await router.process(payload)``: the EventBridge event a Lambda target gets).
+        ``input`` (JSON text) or ``input_path`` (``$.detail``) change the payload as
+        EventBridge's ``Input``/``InputPath`` do. ``event_bus_name`` ``None`` matches
+        events on every bus (the API puts events on ``tfso-<module>-events``, PutEvents
+        on the entry's ``EventBusName``, ``default`` when omitted).
+        """
+        from tfso_events.local._bus import check_input_path
+
+        if input is not None and input_path is not None:
+            raise ValueError("a target takes input or input_path, not both")
+        if input is not None:
+            msgspec.json.decode(input)  # refuse what EventBridge would refuse
+        if input_path is not None and (problem := check_input_path(input_path)):
+            raise ValueError(problem)
+        bus = self._state.bus
+        rule = bus.put_rule(
+            name,
+            pattern,
+            event_bus_name=event_bus_name,
+            state="ENABLED" if enabled else "DISABLED",
+        )
+        rule.targets.clear()
+        for target in targets_from(targets):
+            target.input, target.input_path = input, input_path
+            rule.targets[target.id] = target
+        return rule.arn
+
+    def load_rules(self, path: str | os.PathLike[str]) -> list[str]:
+        """Add the rules of a JSON file (what ``tfso-events hub --rules FILE`` does);
+        returns their ARNs.
+
+        The file is a list of rules (or ``{"rules": [...]}``), each in ``PutRule`` and
+        ``PutTargets`` form: ``Name``, ``EventPattern`` (an object or JSON text),
+        optional ``EventBusName`` (omitted: every bus), ``State``, ``Description`` and
+        ``Targets`` (``Id``, ``Arn``: a URL or an SQS queue ARN, ``Input`` or
+        ``InputPath``). A wrong rule raises ``ValueError`` naming it and the file.
+        """
+        from tfso_events.local._rules_api import RuleApiError, put_targets
+
+        where = os.fspath(path)
+        try:
+            document = msgspec.json.decode(Path(where).read_bytes())
+        except (OSError, msgspec.DecodeError) as exc:
+            raise ValueError(f"{where}: cannot read the rules: {exc}") from None
+        specs = document.get("rules") if isinstance(document, dict) else document
+        if not isinstance(specs, list):
+            raise ValueError(f'{where}: expected a list of rules (or {{"rules": [...]}})')
+        arns = []
+        bus = self._state.bus
+        for index, spec in enumerate(specs):
+            label = f"{where}: rule {index}"
+            if not isinstance(spec, dict) or not isinstance(spec.get("Name"), str):
+                raise ValueError(f"{label}: each rule needs a Name")
+            label = f"{where}: rule {spec['Name']!r}"
+            pattern = spec.get("EventPattern")
+            if not isinstance(pattern, dict | str):
+                raise ValueError(f"{label}: EventPattern must be an object or JSON text")
+            try:
+                rule = bus.put_rule(
+                    spec["Name"],
+                    pattern,
+                    event_bus_name=spec.get("EventBusName"),
+                    state=spec.get("State", "ENABLED"),
+                    description=spec.get("Description"),
+                )
+            except ValueError as exc:
+                raise ValueError(f"{label}: {exc}") from None
+            targets = spec.get("Targets") or []
+            if targets:
+                try:
+                    result = put_targets(
+                        bus,
+                        {
+                            "Rule": rule.name,
+                            "EventBusName": rule.event_bus_name,
+                            "Targets": targets,
+                        },
+                    )
+                except RuleApiError as exc:
+                    raise ValueError(f"{label}: {exc}") from None
+                if result["FailedEntryCount"]:
+                    reason = result["FailedEntries"][0]["ErrorMessage"]
+                    raise ValueError(f"{label}: {reason}")
+            arns.append(rule.arn)
+        return arns
+
+    def rules(self) -> list[Rule]:
+        """The rules, by name (each with ``name``, ``event_pattern``, ``state``,
+        ``event_bus_name`` and ``targets``)."""
+        return sorted(self._state.bus.rules.values(), key=lambda rule: rule.name)
+
+    def deliveries(
+        self,
+        *,
+        status: Literal["delivered", "failed"] | None = None,
+        rule: str | None = None,
+    ) -> list[Delivery]:
+        """Deliveries to rule targets, oldest first; ``status="failed"`` gives the
+        dead-letter records (attempts exhausted, with the last error). Call
+        :meth:`drain` first to wait for deliveries still under way."""
+        return self._state.bus.deliveries(status=status, rule=rule)
+
+    async def drain(self) -> None:
+        """Wait until every accepted event is matched and every delivery has ended
+        (delivered, or failed for good)."""
+        await self._state.bus.drain()
+
+    def drain_sync(self, timeout: float = 10.0) -> None:
+        """:meth:`drain` for a hub running in its thread (``with LocalHub() as hub``)."""
+        loop = self._thread_loop
+        if loop is None:
+            raise RuntimeError("drain_sync() is for a hub started with `with LocalHub()`")
+        asyncio.run_coroutine_threadsafe(self.drain(), loop).result(timeout)
+
+    async def _deliveries(self, request: web.Request) -> web.Response:
+        query = request.query
+        status = query.get("status")
+        if status not in (None, "delivered", "failed"):
+            return json_response(
+                400, {"error": "invalid_query", "message": "status must be delivered or failed"}
+            )
+        after = query.get("after_id", "0")
+        if not (after.isascii() and after.isdigit() and len(after) <= 18):
+            return json_response(
+                400, {"error": "invalid_query", "message": "after_id must be a whole number"}
+            )
+        records = self._state.bus.deliveries(
+            status=status,  # type: ignore[arg-type]
+            rule=query.get("rule"),
+            after_id=int(after),
+        )
+        return json_response(200, [record.to_json() for record in records])
 
     async def _index(self, request: web.Request) -> web.Response:
         url = self._url()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
+from tfso_events.local._bus import Bus
 from tfso_events.local._faults import Faults
 from tfso_events.local._store import EventStore
 from tfso_events.local._tokens import TokenIssuer
@@ -21,6 +22,7 @@ class HubState:
     faults: Faults
     max_request_bytes: int
     strict: bool
+    bus: Bus
     token_attempts: int = 0
     token_requests: int = 0
     api_requests: int = 0

@@ -24,6 +24,7 @@ from typing import Any
 from tfso_events.errors import InvalidPatternError
 from tfso_events.patterns._compiler import SubRule, compile_rules, load_pattern
 from tfso_events.patterns._matcher import event_root, match_rule, why_not
+from tfso_events.patterns._values import ip_of
 
 __all__ = ["CompiledPattern", "InvalidPatternError", "compile_pattern", "matches"]
 
@@ -90,6 +91,27 @@ class CompiledPattern:
         lines = [f"none of the {len(reasons)} branches of $or matches:"]
         lines.extend(f"  {index}. {reason}" for index, reason in enumerate(reasons, 1))
         return "\n".join(lines)
+
+
+_INDEXABLE = ("detail-type", "source", "account", "region")
+
+
+def _index_key(compiled: CompiledPattern) -> tuple[str, frozenset[str]] | None:
+    """A top-level field every match needs one of a few plain strings in (``source``:
+    ``["a", "b"]``), for a bus to look rules up by; ``None`` when there is none. Used by
+    the local hub; a string that reads as an IP address is matched as one, so it is
+    never a key."""
+    if len(compiled._rules) != 1:
+        return None
+    by_name = {c.path: c for c in compiled._rules[0] if len(c.path) == 1}
+    for field in _INDEXABLE:
+        constraint = by_name.get((field,))
+        if constraint is None or constraint.absent_ok or constraint.any_value:
+            continue
+        spec = constraint.spec
+        if spec and all(type(v) is str and ip_of(v) is None for v in spec):
+            return field, frozenset(spec)  # type: ignore[arg-type]
+    return None
 
 
 def compile_pattern(pattern: PatternSource) -> CompiledPattern:

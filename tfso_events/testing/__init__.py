@@ -11,8 +11,11 @@ Nothing here is imported by ``import tfso_events``. What there is:
   ``hypothesis``, imported only when you call it; ``events`` is its deprecated name);
 * :func:`lambda_sqs_event`, :func:`lambda_eventbridge_event`, :func:`lambda_sns_event`
   — the payloads Lambda hands a consumer;
+* :func:`assert_matches` / :func:`assert_not_matches` — does an EventBridge pattern
+  match an event (the failure message says why not); :class:`LocalRoute` — publisher
+  -> local hub -> rule -> your router in one test;
 * a pytest plugin (loaded automatically once tfso-events is installed, inert until you
-  use its fixtures): ``tfso_hub``, ``tfso_session_hub``, ``tfso_env``,
+  use its fixtures): ``tfso_hub``, ``tfso_session_hub``, ``tfso_env``, ``tfso_route``,
   ``memory_publisher`` and ``sync_memory_publisher``.
 
 See ``docs/testing.md``.
@@ -30,6 +33,7 @@ from tfso_events.testing._lambda import (
     lambda_sqs_event,
 )
 from tfso_events.testing._memory import MemoryPublisher, PublishedEvent, SyncMemoryPublisher
+from tfso_events.testing._patterns import LocalRoute, assert_matches, assert_not_matches
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
@@ -39,9 +43,12 @@ if TYPE_CHECKING:
     E = TypeVar("E", bound=TfsoEvent)
 
 __all__ = [
+    "LocalRoute",
     "MemoryPublisher",
     "PublishedEvent",
     "SyncMemoryPublisher",
+    "assert_matches",
+    "assert_not_matches",
     "build",
     "event_strategy",
     "events",
