@@ -9,6 +9,7 @@ command by its file name:
 - ``_publish.py``: ``publish``
 - ``_hub.py``: ``hub``, ``tail``
 - ``_match.py``: ``match``
+- ``_outbox.py``: ``relay``, ``outbox`` (ddl, status, dead, redrive)
 - ``_demo.py``: ``demo``
 - ``_maintainers.py``: ``docs``, ``codegen``, ``compat`` (for a checkout of this project)
 
@@ -29,6 +30,7 @@ from tfso_events.cli import _catalog  # noqa: F401  (list, schema, validate)
 from tfso_events.cli import _publish  # noqa: F401  (publish)
 from tfso_events.cli import _hub  # noqa: F401  (hub, tail)
 from tfso_events.cli import _match  # noqa: F401  (match)
+from tfso_events.cli import _outbox  # noqa: F401  (relay, outbox)
 from tfso_events.cli import _demo  # noqa: F401  (demo)
 from tfso_events.cli import _maintainers  # noqa: F401  (docs, codegen, compat)
 # isort: on

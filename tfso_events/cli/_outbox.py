@@ -1,0 +1,305 @@
+"""``tfso-events relay`` and ``tfso-events outbox ddl|status|dead|redrive``: the
+transactional outbox from a shell (extra ``tfso-events[outbox]``)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from tfso_events.cli._app import arg, command, positive_int, seconds
+
+if TYPE_CHECKING:
+    from tfso_events.outbox import Outbox
+
+__all__ = ["outbox", "relay"]
+
+_TABLE = arg(
+    "--table",
+    metavar="NAME",
+    default="tfso_outbox",
+    help="the outbox table's name (default: %(default)s)",
+)
+
+
+def _missing_extra(exc: ImportError) -> int:
+    print(
+        f"tfso-events: the outbox needs its extra ({exc.name} is missing): "
+        "pip install 'tfso-events[outbox]'",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def _outbox(table: str) -> Outbox:
+    from tfso_events.outbox import Outbox
+
+    return Outbox(table_name=table)
+
+
+@command(
+    "relay",
+    help="publish the rows of a transactional outbox (run one or many, anywhere)",
+    arguments=[
+        arg("--db", required=True, metavar="URL", help="postgresql://... or sqlite:///app.db"),
+        _TABLE,
+        arg("--via", required=True, choices=["eventbridge", "api"], help="which publisher"),
+        arg(
+            "--env",
+            metavar="ENV",
+            help="dev, pre-prod, prod or local (the local hub); default TFSO_EVENTS_ENVIRONMENT",
+        ),
+        arg(
+            "--bus",
+            metavar="NAME",
+            help="EventBridge bus name or ARN (default tfso-{module}-events)",
+        ),
+        arg(
+            "--endpoint-url",
+            metavar="URL",
+            help="EventBridge endpoint, or the events API base URL with --via api "
+            "(default: the environment's; with --env local, http://127.0.0.1:8642)",
+        ),
+        arg("--auth0-domain", metavar="URL", help="Auth0 domain for --via api"),
+        arg("--region", help="AWS region for --via eventbridge (default: AWS configuration)"),
+        arg(
+            "--client-id", metavar="ID", help="Auth0 application id (default TFSO_EVENTS_CLIENT_ID)"
+        ),
+        arg(
+            "--client-secret",
+            metavar="SECRET",
+            help="Auth0 application secret (default TFSO_EVENTS_CLIENT_SECRET, which is safer)",
+        ),
+        arg("--concurrency", type=positive_int, metavar="N", help="requests in flight at once"),
+        arg(
+            "--batch-size",
+            type=positive_int,
+            default=100,
+            metavar="N",
+            help="rows per claim (default: %(default)s)",
+        ),
+        arg(
+            "--batches",
+            type=positive_int,
+            default=4,
+            metavar="N",
+            help="batches in flight (default: %(default)s)",
+        ),
+        arg(
+            "--lease",
+            type=seconds,
+            default=60.0,
+            metavar="SECONDS",
+            help="how long a claimed batch is this relay's; a dead relay's rows are "
+            "published again after it (default: %(default)s)",
+        ),
+        arg(
+            "--poll-interval",
+            type=seconds,
+            default=1.0,
+            metavar="SECONDS",
+            help="how often to look for due rows when no NOTIFY wakes the relay "
+            "(default: %(default)s)",
+        ),
+        arg("--no-listen", action="store_true", help="never LISTEN on PostgreSQL: poll only"),
+        arg(
+            "--max-attempts",
+            type=positive_int,
+            metavar="N",
+            help="claims of one row before it becomes a dead letter (default: no limit)",
+        ),
+        arg("-v", "--verbose", action="store_true", help="log at DEBUG"),
+    ],
+)
+def relay(args: argparse.Namespace) -> int:
+    """Publish what services wrote to the outbox table, until Ctrl-C or SIGTERM (which
+    finish the batches in flight first).
+
+    Rows are claimed in batches under a lease, so any number of relays, on any number of
+    machines, share one database; each row is deleted as its answer arrives, passing
+    failures are retried with backoff, refusals become dead letters (`tfso-events outbox
+    dead`). On PostgreSQL a relay wakes on the NOTIFY of each commit; on SQLite it polls.
+    Delivery is at least once: a relay killed mid-batch leaves those rows to be sent
+    again after the lease.
+    """
+    if args.via == "api" and args.bus:
+        print("tfso-events: --bus applies to --via eventbridge only", file=sys.stderr)
+        return 2
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    for noisy in ("aiohttp", "botocore", "aiobotocore", "sqlalchemy"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        import sqlalchemy  # noqa: F401  (the extra's first package)
+    except ImportError as exc:
+        return _missing_extra(exc)
+    return asyncio.run(_relay(args))
+
+
+async def _relay(args: argparse.Namespace) -> int:
+    from tfso_events.cli._publish import _client
+    from tfso_events.errors import ConfigurationError
+    from tfso_events.outbox import OutboxRelay
+    from tfso_events.publishing._batching import RetryPolicy
+
+    # The publisher as `publish` builds it (the same options). Its retry budget per batch
+    # is a third of the lease, with no count: what still fails then waits in the table
+    # (--max-attempts counts the relay's claims of a row, not the publisher's tries).
+    max_attempts = args.max_attempts
+    args.max_attempts, args.retry_deadline = None, args.lease / 3
+    try:
+        publisher, where = _client(args)
+        relay = OutboxRelay(
+            args.db,
+            publisher,
+            outbox=_outbox(args.table),
+            batch_size=args.batch_size,
+            concurrency=args.batches,
+            lease=args.lease,
+            poll_interval=args.poll_interval or 1.0,
+            listen=not args.no_listen,
+            retry=RetryPolicy(deadline=args.lease / 3),
+            max_attempts=max_attempts,
+        )
+    except ConfigurationError as exc:
+        print(f"tfso-events: {exc}", file=sys.stderr)
+        return 2
+    log = logging.getLogger("tfso_events.outbox")
+    log.info("relaying %r from %s to %s; Ctrl-C or SIGTERM stops", args.table, relay, where)
+    try:
+        await relay.run(handle_signals=True)
+    finally:
+        await publisher.aclose()
+    stats = relay.stats
+    log.info(
+        "stopped: %d published, %d retried later, %d dead letters",
+        stats.published,
+        stats.retried,
+        stats.dead,
+    )
+    return 0
+
+
+@command(
+    "outbox",
+    help="the outbox table: ddl, status, dead letters, redrive",
+    arguments=[
+        arg("action", choices=["ddl", "status", "dead", "redrive"], help="what to do"),
+        arg("--db", metavar="URL", help="the database (status, dead, redrive)"),
+        arg("--dialect", choices=["postgresql", "sqlite"], help="the DDL's dialect (ddl)"),
+        _TABLE,
+        arg(
+            "--id",
+            type=int,
+            action="append",
+            dest="ids",
+            metavar="ID",
+            help="redrive only this dead letter (repeatable)",
+        ),
+        arg(
+            "--limit",
+            type=positive_int,
+            default=100,
+            metavar="N",
+            help="dead letters to list (default: %(default)s)",
+        ),
+        arg("--json", action="store_true", help="print JSON (status, dead)"),
+    ],
+)
+def outbox(args: argparse.Namespace) -> int:
+    """ddl: print CREATE TABLE/INDEX for --dialect (for a schema kept without Alembic).
+    status: rows waiting, leased, retrying, the oldest one's age, dead letters.
+    dead: each dead letter with its reason. redrive: make dead letters (all, or --id ...)
+    due again; the relays then publish them."""
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError as exc:
+        return _missing_extra(exc)
+    if args.action == "ddl":
+        if not args.dialect:
+            print("tfso-events: outbox ddl needs --dialect postgresql|sqlite", file=sys.stderr)
+            return 2
+        sys.stdout.write(_outbox(args.table).ddl(args.dialect))
+        return 0
+    if not args.db:
+        print(f"tfso-events: outbox {args.action} needs --db URL", file=sys.stderr)
+        return 2
+    from tfso_events.errors import ConfigurationError
+
+    try:
+        return asyncio.run(_admin(args))
+    except ConfigurationError as exc:
+        print(f"tfso-events: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _admin(args: argparse.Namespace) -> int:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tfso_events.outbox._db import async_url
+
+    box = _outbox(args.table)
+    engine = create_async_engine(async_url(args.db))
+    try:
+        async with engine.begin() as conn:
+            if args.action == "status":
+                status = await box.status(conn)
+                _print_status(status, as_json=args.json)
+            elif args.action == "dead":
+                letters = await box.dead_letters(conn, limit=args.limit)
+                _print_dead(letters, as_json=args.json)
+            else:
+                count = await box.redrive(conn, args.ids)
+                print(f"{count} dead letter{'' if count == 1 else 's'} due again")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+def _print_status(status: Any, *, as_json: bool) -> None:
+    fields = {
+        "backlog": status.backlog,
+        "leased": status.leased,
+        "retrying": status.retrying,
+        "oldest_age_seconds": status.oldest_age,
+        "dead": status.dead,
+    }
+    if as_json:
+        print(json.dumps(fields))
+        return
+    age = "-" if status.oldest_age is None else f"{status.oldest_age:.1f} s"
+    print(f"backlog     {status.backlog} (leased {status.leased}, retrying {status.retrying})")
+    print(f"oldest      {age}")
+    print(f"dead        {status.dead}")
+
+
+def _print_dead(letters: list[Any], *, as_json: bool) -> None:
+    if as_json:
+        for letter in letters:
+            print(
+                json.dumps(
+                    {
+                        "id": letter.id,
+                        "detail_type": letter.detail_type,
+                        "source": letter.source,
+                        "ordering_key": letter.ordering_key,
+                        "added_at": letter.added_at.isoformat(),
+                        "dead_at": letter.dead_at.isoformat(),
+                        "attempts": letter.attempts,
+                        "reason": letter.reason,
+                    }
+                )
+            )
+        return
+    if not letters:
+        print("no dead letters")
+    for letter in letters:
+        print(
+            f"#{letter.id} {letter.detail_type} (added {letter.added_at:%Y-%m-%d %H:%M:%S}, "
+            f"{letter.attempts} attempts): {letter.reason}"
+        )
