@@ -66,8 +66,17 @@ typecheck: $(STAMP)
 pytest: $(STAMP) postgresql
 	$(BIN)/pytest -q
 
-demo: $(STAMP)
-	$(BIN)/tfso-events demo
+# The demo needs the runtime only (msgspec, aiohttp, aioboto3, authlib, joserfc): a lean
+# venv of its own, not the development one (pyright, nodejs, moto, ...).
+DEMO_VENV := .venv-demo
+$(DEMO_VENV)/.installed: pyproject.toml $(LOCK)
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_VENV)/bin/python -m pip install --quiet -c $(LOCK) pip
+	$(DEMO_VENV)/bin/python -m pip install --quiet -c $(LOCK) -e .
+	touch $@
+
+demo: $(DEMO_VENV)/.installed
+	$(DEMO_VENV)/bin/tfso-events demo
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
@@ -84,4 +93,4 @@ generate: $(STAMP)
 	$(BIN)/tfso-events codegen
 
 clean:
-	rm -rf $(VENV) .venv-lock .venv-latest .venv-lowest .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info
+	rm -rf $(VENV) $(DEMO_VENV) .venv-lock .venv-latest .venv-lowest .mypy_cache .pytest_cache .ruff_cache build dist *.egg-info
