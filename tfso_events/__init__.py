@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from tfso_events._version import __version__
 from tfso_events.catalog import (
     CatalogEvent,
     EventPattern,
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
     from tfso_events.publishing.api import TfsoEventApiClient
     from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
-__version__ = "0.1.0"
 
 # A library's loggers stay silent until the application configures logging (the logging
 # HOWTO's rule for libraries): without this, Python's last-resort handler would print

@@ -42,10 +42,12 @@ and what to do. No message ever contains a client secret or an access token.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Any, Generic, TypeVar
 
-if TYPE_CHECKING:
-    from tfso_events.results import BatchResult
+#: What a :class:`PublishError` carries: every publisher gives a
+#: :class:`tfso_events.BatchResult`. A type parameter, not that class, so that this
+#: module, the ground floor, knows nothing of the layers above it.
+ResultT = TypeVar("ResultT")
 
 __all__ = [
     "AuthenticationDeliveryError",
@@ -131,18 +133,26 @@ class AuthenticationError(TfsoEventsError):
     """Auth0 refused the client credentials, or the token lacks the event's scope."""
 
 
-class PublishError(TfsoEventsError):
+class PublishError(TfsoEventsError, Generic[ResultT]):
     """One or more events could not be delivered; ``result`` says which and why.
 
-    ``result.failed`` lists every failed event with its reason, ready to resend.
+    ``result`` is the :class:`~tfso_events.BatchResult` of the ``publish_many()`` that
+    raised it (``None`` from a single ``publish()``): ``result.failed`` lists every failed
+    event with its reason, ready to resend. What the publishers raise is a
+    ``PublishError[BatchResult]``; annotate it so when you want ``result`` typed::
+
+        except PublishError as error:
+            batch: BatchResult | None = error.result
     """
 
-    def __init__(self, message: str, result: BatchResult | None = None) -> None:
+    result: ResultT | None
+
+    def __init__(self, message: str, result: ResultT | None = None) -> None:
         super().__init__(message)
         self.result = result
 
 
-class DeliveryError(PublishError):
+class DeliveryError(PublishError[None]):
     """A single ``publish()`` failed for good: ``code`` is the transport's error code
     (``ThrottlingException``, ``http_503``, ...) and ``attempts`` how often it was tried.
     ``retryable`` is ``True`` when every failure was a passing one (throttling, a 5xx, no
@@ -186,17 +196,17 @@ class EventValidationDeliveryError(DeliveryError, EventValidationError):
     its ``path`` and ``reason``."""
 
 
-class AuthenticationPublishError(PublishError, AuthenticationError):
+class AuthenticationPublishError(PublishError[ResultT], AuthenticationError):
     """``publish_many()``: every failed event failed because the credentials were refused;
     a :class:`PublishError` (with ``result``) and an :class:`AuthenticationError`."""
 
 
-class ConfigurationPublishError(PublishError, ConfigurationError):
+class ConfigurationPublishError(PublishError[ResultT], ConfigurationError):
     """``publish_many()``: every failed event failed because the client is misconfigured;
     a :class:`PublishError` (with ``result``) and a :class:`ConfigurationError`."""
 
 
-class EventValidationPublishError(PublishError, EventValidationError):
+class EventValidationPublishError(PublishError[ResultT], EventValidationError):
     """``publish_many()``: the service refused every failed event as invalid; a
     :class:`PublishError` (with ``result``) and an :class:`EventValidationError`."""
 
@@ -208,7 +218,7 @@ _AS = (
 )
 
 
-def _like(cls: type[PublishError], cause: Exception) -> PublishError:
+def _like(cls: type[PublishError[Any]], cause: Exception) -> PublishError[Any]:
     """A ``cls`` with ``cause``'s message and attributes (``path``, ``reason``, ...)."""
     raised = cls.__new__(cls)
     Exception.__init__(raised, *cause.args)
@@ -235,11 +245,11 @@ def delivery_error(error: Exception, *, code: str | None, attempts: int) -> Deli
     return raised
 
 
-def publish_error(message: str, result: BatchResult, causes: list[Exception]) -> PublishError:
+def publish_error(message: str, result: ResultT, causes: list[Exception]) -> PublishError[ResultT]:
     """What ``publish_many()`` raises when events failed: a :class:`PublishError`, also an
     AuthenticationError / ConfigurationError / EventValidationError when every cause was
     one; its ``__cause__`` is the first failure's error."""
-    cls: type[PublishError] = PublishError
+    cls: type[PublishError[Any]] = PublishError
     for kind, _, as_publish in _AS:
         if causes and all(isinstance(c, kind) for c in causes):
             cls = as_publish

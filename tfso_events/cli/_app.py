@@ -89,7 +89,7 @@ def command(name: str, *, help: str, arguments: Sequence[Arg] = ()) -> Callable[
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``tfso-events`` parser with one subparser per registered command."""
-    from tfso_events import __version__
+    from tfso_events._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="tfso-events",

@@ -651,7 +651,7 @@ def _user_agent() -> str:
     import aiobotocore
     import botocore
 
-    from tfso_events import __version__
+    from tfso_events._version import __version__
 
     return (
         f"tfso-events/{__version__} aiobotocore/{aiobotocore.__version__} "
