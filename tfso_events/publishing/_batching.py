@@ -28,10 +28,11 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 
 from tfso_events.errors import DeliveryError, TfsoEventsError
 from tfso_events.models._base import TfsoEvent
+from tfso_events.publishing._circuit import Circuit, Turn
 from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
 log = logging.getLogger("tfso_events.publish")
@@ -75,12 +76,19 @@ class RetryPolicy:
     Throttling (``ThrottlingException``, ``429``), 5xx answers and lost connections are
     retried; a permanent error (a refused event, bad credentials) fails at once.
 
-    * ``deadline`` (default 60 s) — the time budget, measured by progress: once no
-      entry of a publish has been accepted for ``deadline`` seconds, every entry still
-      waiting, sent or not, is reported failed (a publish that is slow but moving, a
-      large one under a quota, is not cut short). A publish that gives up returns within
-      ``deadline`` plus one backoff delay. ``None``: no time budget (then
-      ``max_attempts`` must be set).
+    * ``deadline`` (default 60 s) — the time budget, measured by the client's progress:
+      once the client has had no entry accepted (by any of its publishes) for
+      ``deadline`` seconds, counted at the earliest from when the events were handed
+      over, every entry still waiting, sent or not, is reported failed. So a publish
+      that is slow but moving, a large one under a quota, or a backlog of ``publish()``
+      calls queued behind a slow but healthy target, is not cut short; and during an
+      outage every pending publish gives up on time. An entry whose own tries keep
+      failing without throttling (no answer, 5xx, ``InternalFailure``) while others
+      get through is reported failed once it has failed for ``deadline`` seconds. A
+      publish that gives up returns within ``deadline`` plus one backoff delay.
+      ``None``: no time budget (then ``max_attempts`` must be set; while the target is
+      down, each failed probe of the client's circuit counts as one try of every
+      waiting entry).
     * ``max_attempts`` (default ``None``: no count) — every try of one entry, the first
       included; ``1`` never retries.
     * Delays grow as ``base_delay * 2**(n-1)`` capped at ``max_delay`` with full jitter
@@ -143,13 +151,16 @@ DEFAULT_RETRY = RetryPolicy()
 @dataclass(slots=True, eq=False)
 class Entry(Generic[P]):
     """One event on its way: its input ``index``, the ``event``, the transport's prepared
-    ``payload`` (a PutEvents entry, an API body), its wire ``size``, and its ``attempts``."""
+    ``payload`` (a PutEvents entry, an API body), its wire ``size``, its ``attempts``
+    and since when its tries have been failing."""
 
     index: int
     event: TfsoEvent
     payload: P
     size: int = 0
     attempts: int = 0
+    #: ``clock()`` of its first failed try that was not throttling (no answer, 5xx).
+    failing_since: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -394,6 +405,9 @@ async def deliver(
     rate: AdaptiveRate | None = None,
     clock: Callable[[], float] = time.monotonic,
     on_result: OnResult | None = None,
+    circuit: Circuit | None = None,
+    since: float | None = None,
+    prepare: Callable[[Sequence[Entry[P]]], Awaitable[None]] | None = None,
 ) -> dict[int, PublishResult | PublishFailure]:
     """Send every batch, retrying retryable entries, and return each entry's outcome
     keyed by its ``index``.
@@ -405,9 +419,22 @@ async def deliver(
     anything else (a bug) propagates, and so does ``CancelledError``. Retrying ends as
     ``policy`` says (its ``deadline`` and ``max_attempts``).
 
-    ``semaphore`` and ``rate``, when given, are the client's own, so that every
-    ``deliver()`` it runs shares one concurrency limit (its pool) and one adaptive send
-    rate; without ``rate`` (and with ``policy.adaptive``) this call makes its own.
+    ``semaphore``, ``rate`` and ``circuit``, when given, are the client's own, so that
+    every ``deliver()`` it runs shares one concurrency limit (its pool), one adaptive
+    send rate and one :class:`~tfso_events.publishing._circuit.Circuit`; without
+    ``rate`` (and with ``policy.adaptive``) or ``circuit`` this call makes its own.
+
+    The deadline counts from the client's progress: entries are given up when the
+    client (``circuit.last_progress``) has had nothing accepted for ``policy.deadline``
+    seconds since ``since`` (when the caller handed the events over; default: now), so
+    a batch that waits its turn behind a slow but healthy target is not failed for
+    waiting. An entry whose own tries keep failing (not throttled: no answer, 5xx,
+    ``InternalFailure``) is given up once it has failed for ``policy.deadline`` seconds,
+    however the rest of the client fares.
+
+    ``prepare``, when given, runs before each try waits for a slot (the API client
+    fetches its token there, so that every waiting send shares one fetch, and its
+    failure); a :class:`TfsoEventsError` it raises fails the entries for good.
 
     ``on_result`` is called with each outcome the moment it is final (an entry accepted,
     refused or given up), once per entry, in the order answers arrive; what it raises
@@ -419,47 +446,112 @@ async def deliver(
         rate = None
     elif rate is None:
         rate = AdaptiveRate(clock)
+    if circuit is None:
+        circuit = Circuit("the target", clock)
     outcomes: dict[int, PublishResult | PublishFailure] = {}
     settle = _settler(outcomes, on_result)
     budget = policy.deadline if policy.deadline is not None else math.inf
-    started = last_progress = clock()
+    started = clock() if since is None else since
     #: Until the service answers once, ``policy.unanswered_deadline`` may end it sooner.
     unanswered = math.inf if policy.unanswered_deadline is None else policy.unanswered_deadline
 
     def stall_at() -> float:  # when this call gives up for want of progress
-        return min(last_progress + budget, started + unanswered)
+        return min(max(started, circuit.last_progress) + budget, started + unanswered)
+
+    latest: Retry | None = None  # the last retryable failure of any batch of this call
 
     def stalled(last: Retry | None, entries: Sequence[Entry[P]]) -> tuple[str, str]:
         # Which budget ran out: the one for a service that never answered, if it ends first.
-        return _stalled(policy, last, entries, started + unanswered < last_progress + budget)
+        # An entry never tried itself gets its publish's last failure.
+        last = last or latest
+        progress = max(started, circuit.last_progress)
+        unanswered_first = started + unanswered < progress + budget
+        return _stalled(policy, last, entries, unanswered_first, circuit.last_failure)
 
     def give_up(entries: Sequence[Entry[P]], code: str, message: str) -> None:
         for entry in entries:
             error = DeliveryError(message, code=code, attempts=entry.attempts, retryable=True)
             settle(PublishFailure(entry.index, entry.event, error, code, entry.attempts))
 
-    async def run(batch: Sequence[Entry[P]]) -> None:
-        nonlocal last_progress, unanswered
-        pending = list(batch)
-        last: Retry | None = None  # what the last retryable failure said
-        while pending:
-            if rate is not None and not await rate.acquire(len(pending), stall_at):
-                give_up(pending, *stalled(last, pending))
-                return
+    def tries_left(entries: Sequence[Entry[P]]) -> int | None:
+        if policy.max_attempts is None:
+            return None
+        return policy.max_attempts - max(entry.attempts for entry in entries)
+
+    async def attempt(
+        pending: list[Entry[P]], turn: Turn
+    ) -> tuple[Sequence[Outcome], float] | Literal["down", "stalled"]:
+        # One try of ``pending``: its answers and when it was sent; or why it did not
+        # go: the target went down, or the budget ran out, while it waited for a slot.
+        told = False  # whether the circuit heard how the send went
+        try:
+            if prepare is not None:
+                try:
+                    await prepare(pending)
+                except TfsoEventsError as exc:  # e.g. no token: nothing to send with
+                    for entry in pending:
+                        entry.attempts += 1
+                    return [Rejected(exc)] * len(pending), clock()
             async with semaphore:
                 if clock() >= stall_at():
-                    give_up(pending, *stalled(last, pending))
-                    return
+                    return "stalled"
+                if turn is Turn.SEND and not circuit.up:
+                    # The target went down while this waited for a slot: wait for it
+                    # (or probe) rather than add one more send to the failures.
+                    return "down"
                 for entry in pending:
                     entry.attempts += 1
                 sent_at = clock()
                 try:
-                    answers: Sequence[Outcome] = await send(pending)
+                    answers = await send(pending)
                 except RetryableCallError as exc:
+                    if exc.throttled:  # busy, but there
+                        circuit.answered(turn)
+                    else:
+                        circuit.failed(turn, str(exc))
+                    told = True
                     retry = Retry(exc.code, exc.message, exc.retry_after, exc.throttled)
-                    answers = [retry] * len(pending)
+                    return [retry] * len(pending), sent_at
                 except TfsoEventsError as exc:
-                    answers = [Rejected(exc)] * len(pending)
+                    return [Rejected(exc)] * len(pending), sent_at
+                circuit.answered(turn)
+                told = True
+                return answers, sent_at
+        finally:
+            if not told and turn is Turn.PROBE:
+                circuit.release(turn)
+
+    async def run(batch: Sequence[Entry[P]]) -> None:
+        nonlocal unanswered, latest
+        pending = list(batch)
+        last: Retry | None = None  # what the last retryable failure said
+        while pending:
+            turn = Turn.SEND
+            if not circuit.up:  # the target is down: wait for it, or be the probe
+                seen = circuit.failed_probes
+                admitted = await circuit.admit(len(pending), stall_at, tries_left(pending))
+                # Each probe that failed meanwhile was a try on these entries' behalf.
+                for entry in pending:
+                    entry.attempts += circuit.failed_probes - seen
+                if admitted is None:
+                    if clock() >= stall_at():
+                        give_up(pending, *stalled(last, pending))
+                    else:
+                        give_up(pending, *_down(circuit, last, pending))
+                    return
+                turn = admitted
+            if rate is not None and not await rate.acquire(len(pending), stall_at):
+                if turn is Turn.PROBE:
+                    circuit.release(turn)
+                give_up(pending, *stalled(last, pending))
+                return
+            tried = await attempt(pending, turn)
+            if tried == "down":
+                continue
+            if tried == "stalled":
+                give_up(pending, *stalled(last, pending))
+                return
+            answers, sent_at = tried
             if len(answers) != len(pending):  # a transport bug must not lose events
                 raise RuntimeError(f"transport answered {len(answers)} of {len(pending)}")
             now = clock()
@@ -472,15 +564,18 @@ async def deliver(
                 ):
                     unanswered = math.inf  # it answered: it is there
                 if isinstance(answer, Accepted):
-                    last_progress = now
+                    circuit.last_progress = now
                     settle(
                         PublishResult(
                             answer.event_id, entry.event.detail_type, entry.attempts, entry.index
                         )
                     )
                 elif isinstance(answer, Retry):
-                    throttled += answer.throttled
-                    last = answer
+                    if answer.throttled:
+                        throttled += 1
+                    elif entry.failing_since is None:
+                        entry.failing_since = now
+                    last = latest = answer
                     again.append((entry, answer))
                     if answer.retry_after is not None:
                         retry_after = max(retry_after or 0.0, answer.retry_after)
@@ -502,11 +597,20 @@ async def deliver(
                     why = f"gave up after {_tries(entry.attempts)}: {answer.message}"
                     give_up([entry], answer.code, why)
                 elif wake > stall_at():
-                    # The budget is measured by the publish's progress, not by each
+                    # The budget is measured by the client's progress, not by each
                     # entry's age: under a rate limit a retry may wait in this client's
                     # own queue for longer than the deadline while others get through,
                     # and giving it up then would fail a healthy, merely slow, publish.
                     give_up([entry], *stalled(answer, [entry]))
+                elif (
+                    entry.failing_since is not None
+                    and not answer.throttled
+                    and wake - entry.failing_since > budget
+                ):
+                    # ...but an entry that fails on its own while others get through
+                    # (it is not throttled: the target answered, or did not, for it)
+                    # must not retry for as long as the client lives.
+                    give_up([entry], *_failing(policy, answer, entry))
                 else:
                     pending.append(entry)
             if pending:
@@ -569,16 +673,25 @@ class InFlight:
     @contextlib.asynccontextmanager
     async def track(self) -> AsyncIterator[None]:
         """Count the body of the ``async with`` as one publish in flight."""
-        if self._idle is None:
-            self._idle = asyncio.Event()
-        self._count += 1
-        self._idle.clear()
+        self.enter()
         try:
             yield
         finally:
-            self._count -= 1
-            if not self._count:
-                self._idle.set()
+            self.leave()
+
+    def enter(self) -> None:
+        """One more publish in flight (pair with :meth:`leave`, in a ``finally``)."""
+        if self._idle is None:
+            self._idle = asyncio.Event()
+        self._count += 1
+        if self._count == 1:
+            self._idle.clear()
+
+    def leave(self) -> None:
+        """One publish fewer in flight."""
+        self._count -= 1
+        if not self._count and self._idle is not None:
+            self._idle.set()
 
     async def wait_idle(self) -> None:
         """Return once no publish is in flight."""
@@ -591,21 +704,53 @@ def _tries(n: int) -> str:
 
 
 def _stalled(
-    policy: RetryPolicy, last: Retry | None, entries: Sequence[Entry[Any]], unanswered: bool
+    policy: RetryPolicy,
+    last: Retry | None,
+    entries: Sequence[Entry[Any]],
+    unanswered: bool,
+    client_failure: str = "",
 ) -> tuple[str, str]:
-    """The code and message of entries given up because the publish made no progress
+    """The code and message of entries given up because the client made no progress
     for ``policy.deadline`` seconds, or (``unanswered``, the service never answered)
-    for ``policy.unanswered_deadline`` (some of them perhaps never sent)."""
-    why = f"{last.code}: {last.message}" if last is not None else "no answer"
+    for ``policy.unanswered_deadline`` (some of them perhaps never sent). Entries never
+    tried themselves are given the client's last failure (``client_failure``)."""
+    if last is not None:
+        why = f"{last.code}: {last.message}"
+    elif client_failure:
+        why = f"(of the client's sends) {client_failure}"
+    else:
+        why = "none: the service is slow, or busy with the client's other publishes"
     tried = max((entry.attempts for entry in entries), default=0)
     sent = f"after {_tries(tried)}" if tried else "before it was sent"
     if unanswered:
         budget = f"the service did not answer for {policy.unanswered_deadline:g} s"
     else:
-        budget = f"no event of this publish was accepted for {policy.deadline:g} s"
+        budget = f"the client had no event accepted for {policy.deadline:g} s"
     return (
         last.code if last is not None else "RetryDeadline",
         f"gave up {sent}: {budget} (the retry deadline); last failure {why}",
+    )
+
+
+def _failing(policy: RetryPolicy, last: Retry, entry: Entry[Any]) -> tuple[str, str]:
+    """The code and message of an entry given up because its own tries kept failing
+    for ``policy.deadline`` seconds while the client made progress."""
+    return (
+        last.code,
+        f"gave up after {_tries(entry.attempts)}: this event kept failing for "
+        f"{policy.deadline:g} s (the retry deadline); last failure {last.code}: {last.message}",
+    )
+
+
+def _down(circuit: Circuit, last: Retry | None, entries: Sequence[Entry[Any]]) -> tuple[str, str]:
+    """The code and message of entries given up because their tries ran out (by
+    ``max_attempts``) while they waited for a target that does not answer."""
+    tried = max((entry.attempts for entry in entries), default=0)
+    why = circuit.last_failure or (f"{last.code}: {last.message}" if last else "no answer")
+    return (
+        last.code if last is not None else UNANSWERED,
+        f"gave up after {_tries(tried)} (max_attempts; each failed probe of "
+        f"{circuit.target} while it waited counts as one); last failure {why}",
     )
 
 
@@ -657,7 +802,8 @@ class Coalescer(Generic[P]):
     take it over ``max_bytes``), else after ``linger`` seconds; with ``linger=0`` a lone
     entry waits one turn of the event loop, just long enough for the other callers that
     are ready in the same turn to join it. Every batch shares ``semaphore``, so the
-    coalescer never has more sends in flight than its owner allows.
+    coalescer never has more sends in flight than its owner allows, and its owner's
+    ``rate`` and ``circuit``.
 
     A caller cancelled before its batch leaves is taken out of it; one cancelled after
     leaves the batch going (its entry may still be delivered), unless every caller of
@@ -675,6 +821,7 @@ class Coalescer(Generic[P]):
         semaphore: asyncio.Semaphore | None = None,
         linger: float = 0.0,
         rate: AdaptiveRate | None = None,
+        circuit: Circuit | None = None,
     ) -> None:
         if max_entries < 1 or max_bytes < 1:
             raise ValueError("max_entries and max_bytes must be at least 1")
@@ -687,18 +834,24 @@ class Coalescer(Generic[P]):
         self._semaphore = semaphore if semaphore is not None else asyncio.Semaphore(16)
         self._linger = linger
         self._rate = rate
+        self._circuit = circuit if circuit is not None else Circuit("the target")
         self._queue: list[_Waiting[P]] = []
         self._queued_bytes = 0
         self._timer: asyncio.TimerHandle | asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._since = 0.0  # when the first entry of the queued batch was handed over
 
     @property
     def in_flight(self) -> int:
         """Entries queued or in batches not yet finished (a rough gauge, for logs)."""
         return len(self._queue) + len(self._tasks)
 
-    async def submit(self, entry: Entry[P]) -> PublishResult | PublishFailure:
-        """Queue ``entry`` and return its outcome (with ``entry``'s own ``index``).
+    async def submit(
+        self, entry: Entry[P], since: float | None = None
+    ) -> PublishResult | PublishFailure:
+        """Queue ``entry`` and return its outcome (with ``entry``'s own ``index``);
+        ``since``: when the caller handed it over (the retry deadline counts from then
+        at the earliest; default now).
 
         Raises what :func:`deliver` raises for the batch (a transport bug) and
         ``CancelledError`` when the caller or the batch is cancelled.
@@ -711,6 +864,8 @@ class Coalescer(Generic[P]):
         ):
             self._flush()
         queue = self._queue  # after any flush: a flushed list belongs to its batch
+        if not queue:
+            self._since = since if since is not None else time.monotonic()
         queue.append((entry, future))
         self._queued_bytes += size
         if len(queue) >= self._max_entries:
@@ -741,7 +896,7 @@ class Coalescer(Generic[P]):
         batch, self._queue, self._queued_bytes = self._queue, [], 0
         live = [(entry, future) for entry, future in batch if not future.done()]
         if live:
-            task = asyncio.get_running_loop().create_task(self._run(live))
+            task = asyncio.get_running_loop().create_task(self._run(live, self._since))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
             futures = [future for _entry, future in live]
@@ -755,7 +910,7 @@ class Coalescer(Generic[P]):
             for future in futures:
                 future.add_done_callback(abandoned)
 
-    async def _run(self, batch: list[_Waiting[P]]) -> None:
+    async def _run(self, batch: list[_Waiting[P]], since: float) -> None:
         # Within a batch, entries are keyed by position; submit() restores each index.
         entries = []
         for position, (entry, _future) in enumerate(batch):
@@ -768,6 +923,8 @@ class Coalescer(Generic[P]):
                 policy=self._policy,
                 semaphore=self._semaphore,
                 rate=self._rate,
+                circuit=self._circuit,
+                since=since,
             )
         except asyncio.CancelledError:
             for _entry, future in batch:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,7 @@ from tfso_events.errors import (
     delivery_error,
 )
 from tfso_events.models._base import TfsoEvent
+from tfso_events.publishing._backpressure import DEFAULT_MAX_PENDING, PendingLimit
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     UNANSWERED,
@@ -68,13 +70,19 @@ from tfso_events.publishing._batching import (
     RetryPolicy,
     deliver,
 )
+from tfso_events.publishing._circuit import Circuit
 from tfso_events.publishing._lifecycle import PublisherLifecycle
 from tfso_events.results import OnResult
 
 if TYPE_CHECKING:
     import aiohttp
 
-__all__ = ["DEFAULT_MAX_CONCURRENCY", "DEFAULT_TIMEOUT", "TfsoEventApiClient"]
+__all__ = [
+    "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_PENDING",
+    "DEFAULT_TIMEOUT",
+    "TfsoEventApiClient",
+]
 
 log = logging.getLogger("tfso_events.publishing.api")
 
@@ -121,7 +129,14 @@ class TfsoEventApiClient(PublisherLifecycle):
     * ``session`` — an :class:`aiohttp.ClientSession` to use (you close it);
     * ``max_concurrency`` — events in flight at once (default 16);
     * ``retry`` — :class:`~tfso_events.RetryPolicy` for 429/5xx/connection errors;
-    * ``timeout`` — seconds per HTTP request (default 30).
+    * ``timeout`` — seconds per HTTP request (default 30);
+    * ``max_pending`` — ``publish()`` calls the client holds at once (default 10,000,
+      :data:`DEFAULT_MAX_PENDING`); beyond it ``publish()`` waits for a place
+      (backpressure) before its event is encoded, under the retry deadline.
+
+    When the events API stops answering (connections refused, timeouts, 5xx), every
+    pending publish waits while one request at a time probes it (the client's circuit,
+    ``docs/reliability.md``), and the ``tfso_events.publishing`` log says so once.
 
     ::
 
@@ -146,10 +161,13 @@ class TfsoEventApiClient(PublisherLifecycle):
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float = DEFAULT_TIMEOUT,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         super().__init__()
         if max_concurrency < 1:
             raise ConfigurationError("max_concurrency must be at least 1")
+        if max_pending < 1:
+            raise ConfigurationError(f"max_pending must be at least 1, got {max_pending}")
         self._environment: Environment = resolve_environment(
             environment, auth0_domain=auth0_domain, api_url=api_url, audience=audience
         )
@@ -160,9 +178,14 @@ class TfsoEventApiClient(PublisherLifecycle):
         self._timeout = timeout
         self._session = session
         self._own_session = session is None
-        self._slots: asyncio.Semaphore | None = None
+        # One limit for everything this client posts, taken by deliver() around each
+        # send (so a send that waited for a slot while the target went down does not go).
+        self._slots = asyncio.Semaphore(max_concurrency)
         # One adaptive send rate for everything this client posts (engages on 429).
         self._rate = AdaptiveRate() if retry.adaptive else None
+        # One circuit: when the API stops answering, one probe instead of every publish.
+        self._circuit = Circuit(f"the events API at {self._events_url}")
+        self._pending = PendingLimit(max_pending)
         self._tokens = TokenProvider(
             self._environment.auth0_domain,
             client_id,
@@ -199,14 +222,30 @@ class TfsoEventApiClient(PublisherLifecycle):
         Raises :class:`~tfso_events.EventValidationError` (nothing sent),
         :class:`~tfso_events.AuthenticationError` (Auth0 refused, or the application
         lacks the module's scope), or :class:`~tfso_events.DeliveryError` (the API
-        refused the event, or retries ran out).
+        refused the event, or retries ran out). When ``max_pending`` calls are pending
+        already, it first waits for one of them to end.
         """
         self._check_open()
-        entry = self._entry(0, event)
-        async with self._in_flight.track():
-            outcomes = await deliver(
-                [[entry]], self._send, policy=self._retry, max_concurrency=1, rate=self._rate
-            )
+        since = time.monotonic()
+        self._in_flight.enter()
+        try:
+            await self._pending.acquire(self._retry, self._circuit, since)
+            try:
+                entry = self._entry(0, event)
+                outcomes = await deliver(
+                    [[entry]],
+                    self._send,
+                    policy=self._retry,
+                    semaphore=self._slots,
+                    rate=self._rate,
+                    prepare=self._prepare,
+                    circuit=self._circuit,
+                    since=since,
+                )
+            finally:
+                self._pending.release()
+        finally:
+            self._in_flight.leave()
         outcome = outcomes[0]
         if isinstance(outcome, PublishFailure):
             raise delivery_error(outcome.error, code=outcome.code, attempts=outcome.attempts)
@@ -250,9 +289,11 @@ class TfsoEventApiClient(PublisherLifecycle):
                 ([entry] for entry in entries),
                 self._send,
                 policy=retry or self._retry,
-                max_concurrency=self._max_concurrency,
+                semaphore=self._slots,
                 rate=self._rate,
+                prepare=self._prepare,
                 on_result=on_result,
+                circuit=self._circuit,
             )
         result = BatchResult.of(outcomes[entry.index] for entry in entries)
         return result.raise_on_failure() if raise_on_error else result
@@ -312,24 +353,24 @@ class TfsoEventApiClient(PublisherLifecycle):
     async def _post_token(self, request: TokenRequest) -> TokenResponse:
         return await post_token_request(self._session_now(), request, self._timeout)
 
+    async def _prepare(self, entries: Sequence[Entry[bytes]]) -> None:
+        # Before a send waits for a slot: every waiter shares one token fetch (and its
+        # failure) instead of fetching in turn as slots free up.
+        await self._tokens.get_token(entries[0].event.module)
+
     async def _send(self, entries: Sequence[Entry[bytes]]) -> Sequence[Outcome]:
         (entry,) = entries
         scope = entry.event.module
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._max_concurrency)
-        # Every waiter shares one fetch (and its failure) before queueing for a slot...
+        # deliver() holds one of the client's slots here; the token is taken again (a
+        # cache hit, after _prepare) because a burst can queue longer than a token lives.
         token = await self._tokens.get_token(scope)
-        async with self._slots:
-            # ...and takes the token again once it has one (a cache hit), because a
-            # burst can queue longer than a token lives.
+        status, outcome = await self._post(entry, token)
+        if status == 401:
+            # The API refused a token we thought valid (revoked, keys rotated): drop it
+            # unless a newer one already replaced it, and try once more.
+            self._tokens.invalidate(token)
             token = await self._tokens.get_token(scope)
             status, outcome = await self._post(entry, token)
-            if status == 401:
-                # The API refused a token we thought valid (revoked, keys rotated): drop
-                # it unless a newer one already replaced it, and try once more.
-                self._tokens.invalidate(token)
-                token = await self._tokens.get_token(scope)
-                status, outcome = await self._post(entry, token)
         return [outcome]
 
     async def _post(self, entry: Entry[bytes], token: AccessToken) -> tuple[int, Outcome]:

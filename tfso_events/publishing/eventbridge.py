@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import time
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
@@ -52,6 +53,7 @@ from tfso_events.errors import (
 )
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing import _redact
+from tfso_events.publishing._backpressure import DEFAULT_MAX_PENDING, PendingLimit
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     UNANSWERED,
@@ -71,6 +73,7 @@ from tfso_events.publishing._batching import (
     deliver,
     settle_all,
 )
+from tfso_events.publishing._circuit import Circuit
 from tfso_events.publishing._lifecycle import PublisherLifecycle
 from tfso_events.publishing._redact import redact_botocore_logs
 from tfso_events.results import OnResult
@@ -85,6 +88,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
+    "DEFAULT_MAX_PENDING",
     "DEFAULT_MAX_REQUEST_BYTES",
     "MAX_BUS_NAME_LENGTH",
     "MAX_DETAIL_TYPE_LENGTH",
@@ -205,7 +209,14 @@ class TfsoEventBridgeClient(PublisherLifecycle):
       formula (default 256 KiB, at most 1 MiB);
     * ``retry`` — :class:`~tfso_events.RetryPolicy` for throttled and failed entries;
     * ``linger`` — seconds a ``publish()`` waits for others to share its call (default
-      0: one turn of the event loop).
+      0: one turn of the event loop);
+    * ``max_pending`` — ``publish()`` calls the client holds at once (default 10,000,
+      :data:`DEFAULT_MAX_PENDING`); beyond it ``publish()`` waits for a place
+      (backpressure) before its event is encoded, under the retry deadline.
+
+    When EventBridge stops answering (connections refused, timeouts, 5xx), every
+    pending publish waits while one call at a time probes it (the client's circuit,
+    ``docs/reliability.md``), and the ``tfso_events.publishing`` log says so once.
 
     ::
 
@@ -228,6 +239,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
         retry: RetryPolicy = DEFAULT_RETRY,
         linger: float = 0.0,
+        max_pending: int = DEFAULT_MAX_PENDING,
     ) -> None:
         super().__init__()
         self._environment = resolve_bus_environment(bus_environment, endpoint_url=endpoint_url)
@@ -244,6 +256,8 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             )
         if linger < 0:
             raise ConfigurationError(f"linger must not be negative, got {linger}")
+        if max_pending < 1:
+            raise ConfigurationError(f"max_pending must be at least 1, got {max_pending}")
         self._event_bus_name = event_bus_name.strip() if event_bus_name else None
         if self._event_bus_name is not None and (problem := _bus_problem(self._event_bus_name)):
             raise ConfigurationError(f"event_bus_name {problem}")
@@ -262,6 +276,9 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         # and one adaptive send rate, which engages when EventBridge throttles.
         self._slots = asyncio.Semaphore(max_concurrency)
         self._rate = AdaptiveRate() if retry.adaptive else None
+        # One circuit: when EventBridge stops answering, one probe instead of every batch.
+        self._circuit = Circuit(f"EventBridge at {endpoint_url}" if endpoint_url else "EventBridge")
+        self._pending = PendingLimit(max_pending)
         self._coalescer: Coalescer[PutEventsRequestEntryTypeDef] = Coalescer(
             self._send,
             max_entries=MAX_ENTRIES,
@@ -270,6 +287,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             semaphore=self._slots,
             linger=linger,
             rate=self._rate,
+            circuit=self._circuit,
         )
         self._client: EventBridgeClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
@@ -327,13 +345,22 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         :class:`~tfso_events.AuthenticationError` or
         :class:`~tfso_events.ConfigurationError` (credentials, region, closed client),
         or :class:`~tfso_events.DeliveryError` (EventBridge refused the event: its
-        ``code`` is the AWS error code; or retries ran out).
+        ``code`` is the AWS error code; or retries ran out). When ``max_pending`` calls
+        are pending already, it first waits for one of them to end.
         """
         self._check_open()
-        entry = self._entry(0, event, amzn_trace_id())
-        # No activity count needed: aclose() drains the coalescer, which holds the entry
-        # from here on.
-        outcome = await self._coalescer.submit(entry)
+        since = time.monotonic()
+        # Counted from here: aclose() must wait for a call still waiting for a place.
+        self._in_flight.enter()
+        try:
+            await self._pending.acquire(self._retry, self._circuit, since)
+            try:
+                entry = self._entry(0, event, amzn_trace_id())
+                outcome = await self._coalescer.submit(entry, since)
+            finally:
+                self._pending.release()
+        finally:
+            self._in_flight.leave()
         if isinstance(outcome, PublishFailure):
             raise delivery_error(outcome.error, code=outcome.code, attempts=outcome.attempts)
         return outcome
@@ -397,6 +424,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                     semaphore=self._slots,
                     rate=self._rate,
                     on_result=on_result,
+                    circuit=self._circuit,
                 )
         result = BatchResult.of([outcomes[index] for index in range(len(entries))])
         return result.raise_on_failure() if raise_on_error else result
@@ -594,7 +622,8 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         except Exception as exc:
             error = _call_error(exc, self)
             if isinstance(error, RetryableCallError):
-                log.warning("PutEvents call failed after botocore's retries; retrying: %s", error)
+                # DEBUG: an outage is logged once by the client's circuit, not per retry.
+                log.debug("PutEvents call failed after botocore's retries; retrying: %s", error)
                 raise error from None
             code = getattr(error, "code", None) or type(exc).__name__
             return [Rejected(error, code)] * len(entries)
