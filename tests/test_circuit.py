@@ -42,7 +42,8 @@ def test_down_after_a_streak_still_down_at_a_low_rate_and_back_up(
     circuit.answered(Turn.SEND)  # an answer in between: the streak starts over
     for _ in range(4):
         circuit.failed(Turn.SEND, "connection_error: refused")
-    assert circuit.up and _lines(caplog) == []
+    assert circuit.up
+    assert _lines(caplog) == []
     circuit.failed(Turn.SEND, "connection_error: refused")
     assert not circuit.up
     (down,) = _lines(caplog)
@@ -62,7 +63,9 @@ def test_down_after_a_streak_still_down_at_a_low_rate_and_back_up(
     clock.now += 3
     circuit.answered(Turn.PROBE)
     assert circuit.up
-    assert _lines(caplog)[2] == "the hub is answering again after 64.0 s down; sending the 0 events waiting"
+    assert _lines(caplog)[2] == (
+        "the hub is answering again after 64.0 s down; sending the 0 events waiting"
+    )
     assert len(_lines(caplog)) == 3
 
 
@@ -80,7 +83,8 @@ async def test_one_probe_at_a_time_while_down() -> None:
     soon = loop.time() + 0.3
     short = asyncio.ensure_future(circuit.admit(1, lambda: soon))
     await asyncio.sleep(0.1)
-    assert circuit.waiting == 51 and not any(w.done() for w in waiters)
+    assert circuit.waiting == 51
+    assert not any(w.done() for w in waiters)
     circuit.failed(Turn.PROBE, "connection_error: refused")  # the next probe, later
     done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     assert [w.result() for w in done] == [Turn.PROBE]
@@ -88,7 +92,8 @@ async def test_one_probe_at_a_time_while_down() -> None:
     circuit.answered(Turn.PROBE)
     rest = await asyncio.gather(*(w for w in waiters if w not in done))
     assert rest == [Turn.SEND] * 4
-    assert circuit.up and circuit.waiting == 0
+    assert circuit.up
+    assert circuit.waiting == 0
 
 
 async def test_a_probe_not_sent_lets_another_probe() -> None:

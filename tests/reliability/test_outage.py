@@ -138,7 +138,8 @@ async def test_an_outage_longer_than_the_deadline_fails_events_with_their_reason
     failed = [o for o in outcomes if isinstance(o, BaseException)]
     sent = [o for o in outcomes if isinstance(o, PublishResult)]
     assert len(failed) + len(sent) == len(outcomes)
-    assert failed and sent
+    assert failed
+    assert sent
     for error in failed:
         assert isinstance(error, DeliveryError), repr(error)
         assert error.retryable
@@ -153,8 +154,9 @@ async def test_a_503_outage_is_probed_one_request_at_a_time(
     """160 publish() calls against an events API answering 503 for 1.5 s: after the
     circuit opens, one probe at a time goes out instead of 160 publishes retrying each
     on its own (a few dozen requests, not hundreds), and all 160 are delivered."""
-    from tests.api.conftest import CLIENT_ID, CLIENT_SECRET, Auth0Stub, bank_event
     from aiohttp import web
+
+    from tests.api.conftest import CLIENT_ID, CLIENT_SECRET, Auth0Stub, bank_event
 
     caplog.set_level(logging.DEBUG, logger="tfso_events")
     stub = Auth0Stub()

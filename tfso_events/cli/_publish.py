@@ -563,7 +563,7 @@ def _progress(progress: Progress, tally: _Tally) -> None:
 async def _send(job: _Job, items: list[_Item]) -> None:
     """Hand the valid records of a chunk to the publisher (unless a signal came while
     they were read), the first record of the run alone first."""
-    tally, outputs, stop = job.tally, job.outputs, job.stop
+    tally, stop = job.tally, job.stop
     tally.in_flight = items
     stop.in_flight = lambda: sum(item.handed and not item.done for item in items)
     _progress(job.progress, tally)  # what was read shows while the chunk is in flight
@@ -575,13 +575,9 @@ async def _send(job: _Job, items: list[_Item]) -> None:
             pending = await _probe(job, items, failures)
         await _publish_many(job, pending, failures)
     finally:
+        # (Each confirmation reached the state file as it came: nothing to flush here.)
         tally.in_flight = [item for item in items if item.handed and not item.done]
         stop.in_flight = lambda: 0
-        if outputs.state is not None:
-            try:
-                outputs.state.flush()
-            except OSError as exc:
-                tally.broken = tally.broken or exc
     sendable = sum(not item.refused for item in items)
     whole = failures and len(failures) == sendable and tally.sent == 0
     if whole and not tally.stopped and all(_hopeless(failure) for failure in failures):
@@ -776,14 +772,24 @@ def _summary(args: argparse.Namespace, tally: _Tally, target: str, elapsed: floa
         print(f"publish: the records to resend could not be written: {tally.broken}")
         return
     bad = tally.failed + tally.invalid + (0 if args.unconfirmed_out else tally.unconfirmed)
-    if args.failed_out and bad:
+    if args.state and (tally.stopped or tally.failed or tally.unconfirmed):
+        # One way to resend, never two: --resume sends every record the state does not
+        # list as confirmed (failed, unconfirmed, not sent), so resending --failed-out
+        # or --unconfirmed-out as well would send those records twice.
+        print(
+            f"publish: to resend, run the same command again with --resume: {args.state} "
+            "holds what was confirmed, and only the rest is sent (the failed, the "
+            "unconfirmed and those not sent)"
+        )
+        lists = [path for path in (args.failed_out, args.unconfirmed_out) if path]
+        if lists and (bad or tally.unconfirmed):
+            print(
+                f"publish: {' and '.join(lists)} list those records for reference only; "
+                "--resume sends them, so do not send them yourself as well"
+            )
+    elif args.failed_out and bad:
         note = " (lines that are not JSON are only listed above)" if tally.not_json else ""
         print(
             f"publish: failed and invalid records written to {args.failed_out}, ready to "
             f"resend{note}"
-        )
-    if args.state and tally.stopped:
-        print(
-            f"publish: {args.state} holds what was confirmed; run again with --state "
-            f"{args.state} --resume to send the rest and nothing twice"
         )
