@@ -37,24 +37,24 @@ def test_down_after_a_streak_still_down_at_a_low_rate_and_back_up(
     clock = _Clock()
     circuit = Circuit("the hub", clock)
     for _ in range(4):
-        circuit.failed(Turn.SEND, "connection_error: refused")
+        circuit.failed(Turn.SEND, "connection_error", "connection_error: refused")
     assert circuit.up
     circuit.answered(Turn.SEND)  # an answer in between: the streak starts over
     for _ in range(4):
-        circuit.failed(Turn.SEND, "connection_error: refused")
+        circuit.failed(Turn.SEND, "connection_error", "connection_error: refused")
     assert circuit.up
     assert _lines(caplog) == []
-    circuit.failed(Turn.SEND, "connection_error: refused")
+    circuit.failed(Turn.SEND, "connection_error", "connection_error: refused")
     assert not circuit.up
     (down,) = _lines(caplog)
     assert down.startswith("the hub is not answering (5 sends in a row failed; the last: ")
     for _ in range(100):  # a probe every 0.5 s for 50 s, and sends already out
         clock.now += 0.5
-        circuit.failed(Turn.PROBE, "connection_error: refused")
-        circuit.failed(Turn.SEND, "connection_error: refused")
+        circuit.failed(Turn.PROBE, "connection_error", "connection_error: refused")
+        circuit.failed(Turn.SEND, "connection_error", "connection_error: refused")
     assert len(_lines(caplog)) == 1
     clock.now += 11
-    circuit.failed(Turn.PROBE, "http_503: try later")
+    circuit.failed(Turn.PROBE, "http_503", "http_503: try later")
     still = _lines(caplog)[1]
     assert still == (
         "the hub still not answering after 61 s, 0 events waiting (the last failure: "
@@ -75,7 +75,7 @@ async def test_one_probe_at_a_time_while_down() -> None:
     whose budget runs out gets None."""
     circuit = Circuit("the hub")
     for _ in range(Circuit.DOWN_AFTER):
-        circuit.failed(Turn.SEND, "connection_error: refused")
+        circuit.failed(Turn.SEND, "connection_error", "connection_error: refused")
     loop = asyncio.get_running_loop()
     far = loop.time() + 30
     assert await circuit.admit(1, lambda: far) is Turn.PROBE  # (after the first delay)
@@ -85,7 +85,8 @@ async def test_one_probe_at_a_time_while_down() -> None:
     await asyncio.sleep(0.1)
     assert circuit.waiting == 51
     assert not any(w.done() for w in waiters)
-    circuit.failed(Turn.PROBE, "connection_error: refused")  # the next probe, later
+    # The probe failed: the next one goes later.
+    circuit.failed(Turn.PROBE, "connection_error", "connection_error: refused")
     done, _ = await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
     assert [w.result() for w in done] == [Turn.PROBE]
     assert await short is None
@@ -101,7 +102,7 @@ async def test_a_probe_not_sent_lets_another_probe() -> None:
     next waiter becomes the probe without waiting for another delay."""
     circuit = Circuit("the hub")
     for _ in range(Circuit.DOWN_AFTER):
-        circuit.failed(Turn.SEND, "connection_error: refused")
+        circuit.failed(Turn.SEND, "connection_error", "connection_error: refused")
     far = asyncio.get_running_loop().time() + 30
     assert await circuit.admit(1, lambda: far) is Turn.PROBE
     waiter = asyncio.ensure_future(circuit.admit(1, lambda: far))
@@ -116,12 +117,12 @@ async def test_waiters_with_a_count_of_tries_give_up_on_failed_probes() -> None:
     try left gets None when the probe out fails, one with two tries left does not."""
     circuit = Circuit("the hub")
     for _ in range(Circuit.DOWN_AFTER):
-        circuit.failed(Turn.SEND, "connection_error: refused")
+        circuit.failed(Turn.SEND, "connection_error", "connection_error: refused")
     far = asyncio.get_running_loop().time() + 30
     assert await circuit.admit(1, lambda: far) is Turn.PROBE
     last = asyncio.ensure_future(circuit.admit(1, lambda: far, tries_left=1))
     patient = asyncio.ensure_future(circuit.admit(1, lambda: far, tries_left=2))
     await asyncio.sleep(0.01)
-    circuit.failed(Turn.PROBE, "connection_error: refused")
+    circuit.failed(Turn.PROBE, "connection_error", "connection_error: refused")
     assert await asyncio.wait_for(last, 1) is None
     assert await asyncio.wait_for(patient, 2) is Turn.PROBE  # the next probe is its own

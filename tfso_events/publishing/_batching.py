@@ -466,7 +466,7 @@ async def deliver(
         last = last or latest
         progress = max(started, circuit.last_progress)
         unanswered_first = started + unanswered < progress + budget
-        return _stalled(policy, last, entries, unanswered_first, circuit.last_failure)
+        return _stalled(policy, last, entries, unanswered_first, circuit)
 
     def give_up(entries: Sequence[Entry[P]], code: str, message: str) -> None:
         for entry in entries:
@@ -482,9 +482,12 @@ async def deliver(
         pending: list[Entry[P]], turn: Turn
     ) -> tuple[Sequence[Outcome], float] | Literal["down", "stalled"]:
         # One try of ``pending``: its answers and when it was sent; or why it did not
-        # go: the target went down, or the budget ran out, while it waited for a slot.
+        # go: the target went down, or the budget ran out, while it waited its turn.
+        # A probe's turn is given back however this ends (a cancellation included).
         told = False  # whether the circuit heard how the send went
         try:
+            if rate is not None and not await rate.acquire(len(pending), stall_at):
+                return "stalled"
             if prepare is not None:
                 try:
                     await prepare(pending)
@@ -508,7 +511,7 @@ async def deliver(
                     if exc.throttled:  # busy, but there
                         circuit.answered(turn)
                     else:
-                        circuit.failed(turn, str(exc))
+                        circuit.failed(turn, exc.code, str(exc))
                     told = True
                     retry = Retry(exc.code, exc.message, exc.retry_after, exc.throttled)
                     return [retry] * len(pending), sent_at
@@ -540,11 +543,6 @@ async def deliver(
                         give_up(pending, *_down(circuit, last, pending))
                     return
                 turn = admitted
-            if rate is not None and not await rate.acquire(len(pending), stall_at):
-                if turn is Turn.PROBE:
-                    circuit.release(turn)
-                give_up(pending, *stalled(last, pending))
-                return
             tried = await attempt(pending, turn)
             if tried == "down":
                 continue
@@ -708,16 +706,17 @@ def _stalled(
     last: Retry | None,
     entries: Sequence[Entry[Any]],
     unanswered: bool,
-    client_failure: str = "",
+    circuit: Circuit | None = None,
 ) -> tuple[str, str]:
     """The code and message of entries given up because the client made no progress
     for ``policy.deadline`` seconds, or (``unanswered``, the service never answered)
     for ``policy.unanswered_deadline`` (some of them perhaps never sent). Entries never
-    tried themselves are given the client's last failure (``client_failure``)."""
+    tried themselves are given the client's last failure (``circuit``'s)."""
+    code = "RetryDeadline"
     if last is not None:
-        why = f"{last.code}: {last.message}"
-    elif client_failure:
-        why = f"(of the client's sends) {client_failure}"
+        code, why = last.code, f"{last.code}: {last.message}"
+    elif circuit is not None and circuit.last_failure:
+        code, why = circuit.last_code, f"(of the client's sends) {circuit.last_failure}"
     else:
         why = "none: the service is slow, or busy with the client's other publishes"
     tried = max((entry.attempts for entry in entries), default=0)
@@ -726,10 +725,7 @@ def _stalled(
         budget = f"the service did not answer for {policy.unanswered_deadline:g} s"
     else:
         budget = f"the client had no event accepted for {policy.deadline:g} s"
-    return (
-        last.code if last is not None else "RetryDeadline",
-        f"gave up {sent}: {budget} (the retry deadline); last failure {why}",
-    )
+    return code, f"gave up {sent}: {budget} (the retry deadline); last failure {why}"
 
 
 def _failing(policy: RetryPolicy, last: Retry, entry: Entry[Any]) -> tuple[str, str]:
@@ -748,7 +744,7 @@ def _down(circuit: Circuit, last: Retry | None, entries: Sequence[Entry[Any]]) -
     tried = max((entry.attempts for entry in entries), default=0)
     why = circuit.last_failure or (f"{last.code}: {last.message}" if last else "no answer")
     return (
-        last.code if last is not None else UNANSWERED,
+        last.code if last is not None else circuit.last_code or UNANSWERED,
         f"gave up after {_tries(tried)} (max_attempts; each failed probe of "
         f"{circuit.target} while it waited counts as one); last failure {why}",
     )

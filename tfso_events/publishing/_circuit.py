@@ -72,6 +72,7 @@ class Circuit:
         "_down_probes",
         "_down_since",
         "_failed_probes",
+        "_last_code",
         "_last_failure",
         "_next_probe",
         "_probing",
@@ -96,6 +97,7 @@ class Circuit:
         self._down_probes = 0  # failed probes of this outage (the probe delay grows)
         self._reported = 0.0  # when "down" or "still down" was last logged
         self._last_failure = ""
+        self._last_code = ""
         self._waiting = 0  # entries waiting in admit()
         self._changed: asyncio.Event | None = None  # set (and replaced) on each change
 
@@ -116,8 +118,14 @@ class Circuit:
 
     @property
     def last_failure(self) -> str:
-        """The last failure that counted towards (or kept) the circuit down."""
+        """The last failure that counted towards (or kept) the circuit down, as
+        ``"<code>: <message>"`` (``""``: none yet)."""
         return self._last_failure
+
+    @property
+    def last_code(self) -> str:
+        """The code of :attr:`last_failure` (``connection_error``, ``http_503``, ...)."""
+        return self._last_code
 
     def progress(self) -> None:
         """An entry was accepted."""
@@ -174,9 +182,11 @@ class Circuit:
         )
         self._notify()
 
-    def failed(self, turn: Turn, why: str) -> None:
-        """A send got no answer, or a 5xx: ``why`` says which (code and message)."""
+    def failed(self, turn: Turn, code: str, why: str) -> None:
+        """A send got no answer, or a 5xx: ``code`` and ``why`` (code and message) say
+        which."""
         self._last_failure = why
+        self._last_code = code
         now = self._clock()
         if self._down_since is None:
             self._streak += 1
