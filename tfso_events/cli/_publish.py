@@ -188,7 +188,8 @@ class _Tally:
             "--failed-out",
             metavar="FILE",
             help="write every failed or invalid record here (NDJSON, with a reason), "
-            "ready to publish again",
+            "ready to publish again (with --state, --resume resends the failed ones: then "
+            "this file is for reference only)",
         ),
         arg(
             "--unconfirmed-out",
@@ -199,8 +200,9 @@ class _Tally:
         arg(
             "--state",
             metavar="FILE",
-            help="record the number of every record confirmed sent in FILE (written at the "
-            "end of each batch and when the run stops), so an interrupted run can be resumed",
+            help="record the number of every record confirmed sent in FILE (written as each "
+            "answer arrives, synced to disk every second), so an interrupted or killed run "
+            "can be resumed",
         ),
         arg(
             "--resume",
