@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from tfso_events import TfsoEvent, UnknownEvent
 from tfso_events.consume import EventRouter, RecordContext
+from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 from tfso_events.models.bank_transaction_created_v1 import BankTransactionCreatedV1Event
 from tfso_events.models.bank_transaction_deleted_v1 import BankTransactionDeletedV1Event
 from tfso_events.models.bank_transaction_status_changed_v1 import (
@@ -31,6 +32,20 @@ async def changed(
 @router.on(TfsoEvent)
 def anything(event: TfsoEvent) -> str:
     return event.detail_type
+
+
+many = EventRouter()
+
+
+@many.on(  # five classes: past the overloads that name each, a base class takes them
+    BankTransactionCreatedV1Event,
+    BankTransactionDeletedV1Event,
+    BankTransactionStatusChangedV1Event,
+    BankTestCreatedV1Event,
+    TfsoEvent,
+)
+def any_of_five(event: TfsoEvent) -> None:
+    print(event.detail_type)
 
 
 @router.on_unknown
