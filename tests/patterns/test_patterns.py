@@ -137,6 +137,15 @@ def test_refusals_name_the_path_and_the_rule(pattern: Any, path: str, rule: str)
     assert isinstance(caught.value, ValueError)
 
 
+def test_refuses_a_pattern_whose_or_branches_multiply_past_1000() -> None:
+    """$or branches multiply; past 1000 combinations the pattern is refused (EventBridge's
+    "rule is too complex"), at once rather than after building them all."""
+    eleven = {"$or": [{f"a{i}": ["x"]} for i in range(11)]}
+    compile_pattern({"p0": eleven, "p1": eleven})  # 121 combinations
+    with pytest.raises(InvalidPatternError, match="more than 1000 combinations"):
+        compile_pattern({f"p{j}": eleven for j in range(6)})
+
+
 def test_refuses_json_that_is_not_an_object() -> None:
     """A pattern that is not a JSON object, or not JSON at all, is refused."""
     for bad in ("[1]", "{", b"null"):

@@ -21,6 +21,7 @@ dead-letter record; :meth:`Bus.deliveries` lists both kinds, oldest first.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import inspect
 import itertools
@@ -59,6 +60,8 @@ REGION = "local"
 DEFAULT_ATTEMPTS = 3
 DEFAULT_BACKOFF = 0.05
 _IN_FLIGHT = 64
+#: Deliveries (and dead-letter records) kept in memory, newest last.
+MAX_DELIVERIES = 100_000
 
 Handler = Callable[[Any], Any]
 Status = Literal["delivered", "failed"]
@@ -233,7 +236,8 @@ class Bus:
         self.backoff = backoff
         self.sqs_endpoint_url = sqs_endpoint_url
         self.rules: dict[tuple[str, str], Rule] = {}
-        self._deliveries: list[Delivery] = []
+        # The newest MAX_DELIVERIES records (a long-running hub must not grow forever).
+        self._deliveries: collections.deque[Delivery] = collections.deque(maxlen=MAX_DELIVERIES)
         self._ids = itertools.count(1)
         self._queue: asyncio.Queue[tuple[Callable[[], dict[str, Any]], str]] | None = None
         self._worker: asyncio.Task[None] | None = None
@@ -242,6 +246,7 @@ class Bus:
         self._session: Any = None
         self._sqs: Any = None
         self._sqs_stack: contextlib.AsyncExitStack | None = None
+        self._http: Any = None  # one aiohttp session for every HTTP target
         self._idle: asyncio.Event | None = None
         self._pending = 0
         # Rules looked up by a top-level field they need one of a few strings in
@@ -311,6 +316,9 @@ class Bus:
         stack, self._sqs_stack, self._sqs = self._sqs_stack, None, None
         if stack is not None:
             await stack.aclose()
+        http, self._http = self._http, None
+        if http is not None:
+            await http.close()
 
     # -- the accepting path ----------------------------------------------------------------
 
@@ -349,7 +357,8 @@ class Bus:
         if self._index is None:
             indexed: dict[str, dict[str, list[Rule]]] = {}
             rest: list[Rule] = []
-            for rule in self.rules.values():
+            # A copy: with `with LocalHub()` rules may be added from the test's thread.
+            for rule in list(self.rules.values()):
                 key = _index_key(rule.compiled)
                 if key is None:
                     rest.append(rule)
@@ -459,7 +468,11 @@ class Bus:
         if target.handler is not None:
             await _call(target.handler, payload)
         elif target.arn.startswith(("http://", "https://")):
-            await _post(target.arn, payload)
+            if self._http is None:
+                import aiohttp
+
+                self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10))
+            await _post(self._http, target.arn, payload)
         elif target.arn.startswith("arn:aws:sqs:"):
             await self._send_sqs(target.arn, payload)
         else:
@@ -524,19 +537,13 @@ async def _call(handler: Handler, payload: Any) -> None:
         await result
 
 
-async def _post(url: str, payload: Any) -> None:
+async def _post(session: Any, url: str, payload: Any) -> None:
     import aiohttp
 
     try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.post(
-                url,
-                data=_json(payload).encode(),
-                headers={"Content-Type": "application/json"},
-                timeout=aiohttp.ClientTimeout(total=10),
-            ) as response,
-        ):
+        async with session.post(
+            url, data=_json(payload).encode(), headers={"Content-Type": "application/json"}
+        ) as response:
             if response.status < 300:
                 return
             retry = response.status == 429 or response.status >= 500

@@ -25,6 +25,9 @@ from tfso_events.patterns._values import Test, as_comparable, ip_of, number_of, 
 __all__ = ["Constraint", "SubRule", "compile_rules", "json_path", "load_pattern"]
 
 OR: Final = "$or"
+#: EventBridge refuses a pattern whose ``$or``s multiply to more combinations than this
+#: ("rule is too complex"); the bound also keeps compiling from running away.
+MAX_COMBINATIONS: Final = 1000
 # Field names event-ruler reserves inside $or (its operators and a few kept for later).
 _RESERVED_IN_OR = frozenset(
     {
@@ -157,6 +160,12 @@ def _or(rules: list[dict[str, Constraint]], path: tuple[str, ...], value: object
         branch_rules = [dict(rule) for rule in current] or [{}]
         _object(branch_rules, path, branch, in_or=True)
         rules.extend(branch_rules)
+        if len(rules) > MAX_COMBINATIONS:
+            raise InvalidPatternError(
+                f"Rule is too complex: its $or branches make more than {MAX_COMBINATIONS} "
+                "combinations",
+                path=where,
+            )
     if len(value) < 2:
         raise InvalidPatternError(
             "There must have at least 2 Objects in $or relationship.", path=where
