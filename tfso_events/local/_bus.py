@@ -252,6 +252,10 @@ class Bus:
         # Rules looked up by a top-level field they need one of a few strings in
         # (detail-type, source, ...); the rest are tried for every event.
         self._index: tuple[dict[str, dict[str, list[Rule]]], list[Rule]] | None = None
+        # Bumped by every change of the rules: an index built from an older copy (rules
+        # may change from a test's thread meanwhile) is rebuilt.
+        self._version = 0
+        self._index_version = -1
 
     # -- rules ---------------------------------------------------------------------------
 
@@ -280,7 +284,7 @@ class Bus:
             targets=old.targets if old is not None else {},
         )
         self.rules[key] = rule
-        self._index = None
+        self._version += 1
         return rule
 
     def find(self, name: str, event_bus_name: str | None) -> Rule | None:
@@ -290,7 +294,7 @@ class Bus:
     def delete(self, rule: Rule) -> None:
         """Forget ``rule``."""
         self.rules.pop((rule.event_bus_name or "*", rule.name), None)
-        self._index = None
+        self._version += 1
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -354,7 +358,8 @@ class Bus:
             await asyncio.sleep(0)
 
     def _candidates(self, envelope: dict[str, Any]) -> list[Rule]:
-        if self._index is None:
+        if self._index is None or self._index_version != self._version:
+            self._index_version = self._version
             indexed: dict[str, dict[str, list[Rule]]] = {}
             rest: list[Rule] = []
             # A copy: with `with LocalHub()` rules may be added from the test's thread.
