@@ -20,7 +20,14 @@ from typing import Any, Final
 import msgspec
 
 from tfso_events.errors import InvalidPatternError
-from tfso_events.patterns._values import Test, as_comparable, ip_of, number_of, wildcard_regex
+from tfso_events.patterns._values import (
+    Test,
+    as_comparable,
+    ignore_case,
+    ip_of,
+    number_of,
+    wildcard_regex,
+)
 
 __all__ = ["Constraint", "SubRule", "compile_rules", "json_path", "load_pattern"]
 
@@ -279,8 +286,7 @@ class _LeafBuilder:
     def _prefix(self, operand: object, at: str) -> None:
         if isinstance(operand, Mapping):
             text = _nested_ignore_case(operand, at, "Prefix")
-            folded = text.lower()
-            self.string_tests.append(lambda v: v.lower().startswith(folded))  # type: ignore[attr-defined]
+            self.string_tests.append(ignore_case(text, "prefix"))  # type: ignore[arg-type]
             return
         if not isinstance(operand, str):
             raise InvalidPatternError("prefix match pattern must be a string", path=at)
@@ -289,8 +295,7 @@ class _LeafBuilder:
     def _suffix(self, operand: object, at: str) -> None:
         if isinstance(operand, Mapping):
             text = _nested_ignore_case(operand, at, "Suffix")
-            folded = text.lower()
-            self.string_tests.append(lambda v: v.lower().endswith(folded))  # type: ignore[attr-defined]
+            self.string_tests.append(ignore_case(text, "suffix"))  # type: ignore[arg-type]
             return
         if not isinstance(operand, str):
             raise InvalidPatternError("suffix match pattern must be a string", path=at)
@@ -299,8 +304,7 @@ class _LeafBuilder:
     def _equals_ignore_case(self, operand: object, at: str) -> None:
         if not isinstance(operand, str):
             raise InvalidPatternError("equals-ignore-case match pattern must be a string", path=at)
-        folded = operand.lower()
-        self.string_tests.append(lambda v: v.lower() == folded)  # type: ignore[attr-defined]
+        self.string_tests.append(ignore_case(operand, "equals"))  # type: ignore[arg-type]
 
     def _wildcard(self, operand: object, at: str) -> None:
         if not isinstance(operand, str):
@@ -514,8 +518,8 @@ def _anything_but_nested(operand: Mapping[Any, Any], at: str) -> Test:
         suffixes = tuple(strings)
         return lambda v: type(v) is not str or not v.endswith(suffixes)
     if op == "equals-ignore-case":
-        folded = frozenset(text.lower() for text in strings)
-        return lambda v: type(v) is not str or v.lower() not in folded
+        tests = [ignore_case(text, "equals") for text in strings]
+        return lambda v: type(v) is not str or not any(test(v) for test in tests)
     regexes = []
     for text, place in zip(strings, places, strict=True):
         try:

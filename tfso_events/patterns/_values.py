@@ -33,6 +33,7 @@ __all__ = [
     "IP_TESTS",
     "Test",
     "as_comparable",
+    "ignore_case",
     "ip_of",
     "number_of",
     "wildcard_regex",
@@ -100,6 +101,38 @@ def number_of(value: object) -> float | None:
     if kind is Decimal:
         return as_comparable(value)  # type: ignore[arg-type]
     return None
+
+
+def ignore_case(text: str, how: str) -> Callable[[str], bool]:
+    """A test of ``equals-ignore-case`` (``how`` ``"equals"``), or of its ``prefix`` /
+    ``suffix`` forms, as event-ruler matches them: each character of ``text`` stands for
+    its lower-case or its upper-case form (full Unicode mappings, so ``"ΰ"`` also takes
+    ``"Ϋ́"``, and a title-case ``"ǅ"`` takes ``"ǆ"`` or ``"Ǆ"`` only)."""
+    if text.isascii():
+        # ASCII letters fold to one ASCII letter each way: compare folded slices, but
+        # only ASCII ones (the Kelvin sign lower-cases to "k", yet "k" does not take it).
+        folded, size = text.lower(), len(text)
+        if how == "equals":
+            return lambda v: len(v) == size and v.isascii() and v.lower() == folded
+        if how == "prefix":
+            return lambda v: (head := v[:size]).isascii() and head.lower() == folded
+        if size == 0:
+            return lambda v: True
+        return lambda v: (tail := v[-size:]).isascii() and tail.lower() == folded
+    body = "".join(
+        f"(?:{re.escape(char.lower())}|{re.escape(char.upper())})"
+        if char.lower() != char.upper()
+        else re.escape(char)
+        for char in text
+    )
+    if how == "equals":
+        fullmatch = re.compile(body, re.DOTALL).fullmatch
+        return lambda v: fullmatch(v) is not None
+    if how == "prefix":
+        match = re.compile(body, re.DOTALL).match
+        return lambda v: match(v) is not None
+    search = re.compile(f"(?:{body})\\Z", re.DOTALL).search
+    return lambda v: search(v) is not None
 
 
 def wildcard_regex(text: str) -> re.Pattern[str]:
