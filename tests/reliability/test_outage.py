@@ -118,6 +118,7 @@ async def test_an_outage_logs_a_handful_of_lines_and_delivers_everything_after(
     assert failures == []
     assert tally(hub, kind).arrived == len(outcomes)  # (at least once: a copy may repeat)
     lines = _warnings(caplog)
+    print(f"{kind}: {len(outcomes)} publishes, {len(lines)} WARNING lines, {drained:.1f} s")
     assert 2 <= len(lines) <= 3, lines
     assert "is not answering" in lines[0]
     assert "is answering again after" in lines[-1]
@@ -179,6 +180,7 @@ async def test_a_503_outage_is_probed_one_request_at_a_time(
     assert len(results) == 160
     assert len({event["eventId"] for event in stub.events}) == 161
     # 16 sends in flight when it went down, then probes at 0.25 s, 0.5 s, 1 s, ...
+    print(f"{during} requests in 1.5 s of 503s for 160 pending publishes")
     assert during <= 40, during
     assert len(_warnings(caplog)) == 2, _warnings(caplog)
 
