@@ -35,6 +35,7 @@ from tfso_events.errors import (
     ConfigurationDeliveryError,
     ConfigurationError,
     ConfigurationPublishError,
+    DedupeKeyHeldError,
     DeliveryError,
     EventTooLargeError,
     EventValidationDeliveryError,
@@ -54,6 +55,7 @@ from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
     from tfso_events.consume import (
+        Claim,
         DedupeStore,
         DynamoDBDedupeStore,
         EventRouter,
@@ -76,9 +78,11 @@ __all__ = [
     "AuthenticationPublishError",
     "BatchResult",
     "CatalogEvent",
+    "Claim",
     "ConfigurationDeliveryError",
     "ConfigurationError",
     "ConfigurationPublishError",
+    "DedupeKeyHeldError",
     "DedupeStore",
     "DeliveryError",
     "DetailTypes",
@@ -126,6 +130,7 @@ _LAZY = {
     "TfsoEventApiClient": "tfso_events.publishing.api",
     "TfsoEventBridgeClient": "tfso_events.publishing.eventbridge",
     "LocalHub": "tfso_events.local",
+    "Claim": "tfso_events.consume",
     "DedupeStore": "tfso_events.consume",
     "DynamoDBDedupeStore": "tfso_events.consume",
     "EventRouter": "tfso_events.consume",

@@ -8,6 +8,7 @@
     │   ├── EventTooLargeError                    over a PutEvents size/shape limit
     │   └── LambdaEventError                      a Lambda event the consume router cannot read
     ├── UnhandledEventError                       a strict router got an event no handler takes
+    ├── DedupeKeyHeldError                        a duplicate of an event still being handled
     ├── ConfigurationError (also ValueError)      bad environment, no credentials, closed
     ├── InvalidPatternError (also ValueError)     an event pattern EventBridge would refuse
     ├── AuthenticationError                       Auth0 refused us, or a scope is missing
@@ -56,6 +57,7 @@ __all__ = [
     "ConfigurationDeliveryError",
     "ConfigurationError",
     "ConfigurationPublishError",
+    "DedupeKeyHeldError",
     "DeliveryError",
     "EventTooLargeError",
     "EventValidationDeliveryError",
@@ -111,6 +113,19 @@ class UnhandledEventError(TfsoEventsError):
 
     def __init__(self, message: str, *, detail_type: str | None = None) -> None:
         super().__init__(message)
+        self.detail_type = detail_type
+
+
+class DedupeKeyHeldError(TfsoEventsError):
+    """The consume router met an event whose dedupe key another invocation holds (its
+    handler has not finished and its lease has not ended). The record is failed, never
+    acknowledged, so it is delivered again: by then the holder has completed the key (the
+    copy is skipped), released it, or died and its lease ended (the copy runs).
+    ``key`` and ``detail_type`` name it."""
+
+    def __init__(self, message: str, *, key: str, detail_type: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
         self.detail_type = detail_type
 
 

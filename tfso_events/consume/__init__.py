@@ -23,11 +23,13 @@ from __future__ import annotations
 
 from tfso_events.consume._records import Via
 from tfso_events.consume._router import BatchResponse, EventRouter, LambdaHandler, RecordContext
-from tfso_events.consume.dedupe import DedupeStore, DynamoDBDedupeStore, MemoryDedupeStore
-from tfso_events.errors import LambdaEventError, UnhandledEventError
+from tfso_events.consume.dedupe import Claim, DedupeStore, DynamoDBDedupeStore, MemoryDedupeStore
+from tfso_events.errors import DedupeKeyHeldError, LambdaEventError, UnhandledEventError
 
 __all__ = [
     "BatchResponse",
+    "Claim",
+    "DedupeKeyHeldError",
     "DedupeStore",
     "DynamoDBDedupeStore",
     "EventRouter",

@@ -18,8 +18,13 @@ from typing import Any, Protocol, TypeVar, cast, overload
 
 from tfso_events.catalog import parse_event
 from tfso_events.consume._records import Delivery, Via, decode_sqs_body, read_lambda_event
-from tfso_events.consume.dedupe import DedupeStore, MemoryDedupeStore
-from tfso_events.errors import EventValidationError, UnhandledEventError, UnknownEventTypeError
+from tfso_events.consume.dedupe import Claim, DedupeStore, MemoryDedupeStore
+from tfso_events.errors import (
+    DedupeKeyHeldError,
+    EventValidationError,
+    UnhandledEventError,
+    UnknownEventTypeError,
+)
 from tfso_events.models._base import TfsoEvent, UnknownEvent
 
 __all__ = ["BatchResponse", "EventRouter", "LambdaHandler", "RecordContext"]
@@ -334,23 +339,35 @@ class EventRouter:
         key: Callable[[Any], object] | None = None,
         ttl: float = DEFAULT_DEDUPE_TTL,
         lease: float | None = None,
+        visibility_timeout: float | None = None,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> LambdaHandler:
         """A Lambda handler over this router, with options:
 
         * ``dedupe`` — a :class:`~tfso_events.consume.DedupeStore`: an event whose key was
-          handled within ``ttl`` seconds (default 24 h) is skipped;
+          handled within ``ttl`` seconds (default 24 h) is skipped; one whose key another
+          invocation holds (still running, lease not ended) fails its record, so it is
+          delivered again (:class:`~tfso_events.DedupeKeyHeldError`);
         * ``key`` — the dedupe key of an event (default its envelope ``id``); a business
           key catches producer resends: ``key=lambda e: e.detail.content.transaction_id``.
           Returning ``None`` handles the event without dedupe. Keys are prefixed with the
           detail-type, so one business key serves several event types;
         * ``lease`` — how long a key stays claimed while its handler runs (default the
-          Lambda's remaining time, else 15 minutes);
+          Lambda's remaining time, else 15 minutes); a dead holder's key is free after it;
+        * ``visibility_timeout`` — the SQS queue's visibility timeout, if you want the
+          router to warn at start-up where it contradicts the lease or the function's
+          timeout (see docs/consuming.md, "Sizing the lease");
         * ``max_concurrency`` — how many records of an SQS batch async handlers work on at
           once (default 10; FIFO queues always go one by one, in order).
         """
         return LambdaHandler(
-            self, dedupe=dedupe, key=key, ttl=ttl, lease=lease, max_concurrency=max_concurrency
+            self,
+            dedupe=dedupe,
+            key=key,
+            ttl=ttl,
+            lease=lease,
+            visibility_timeout=visibility_timeout,
+            max_concurrency=max_concurrency,
         )
 
     def lambda_handler(self, event: object, context: object = None) -> BatchResponse | None:
@@ -389,11 +406,14 @@ class LambdaHandler:
         ttl: float,
         lease: float | None,
         max_concurrency: int,
+        visibility_timeout: float | None = None,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         if ttl <= 0 or (lease is not None and lease <= 0):
             raise ValueError("ttl and lease must be positive")
+        if visibility_timeout is not None and visibility_timeout <= 0:
+            raise ValueError("visibility_timeout must be positive")
         if dedupe is not None and not isinstance(dedupe, DedupeStore):
             raise TypeError(f"dedupe must be a DedupeStore, got {type(dedupe).__name__}")
         self.router = router
@@ -401,8 +421,13 @@ class LambdaHandler:
         self.key = key
         self.ttl = ttl
         self.lease = lease
+        self.visibility_timeout = visibility_timeout
         self.max_concurrency = max_concurrency
         self._loop: asyncio.AbstractEventLoop | None = None
+        # The function's timeout is seen only at the first invocation (its remaining time).
+        self._checked = dedupe is None
+        if dedupe is not None:
+            _check_timeouts(lease, visibility_timeout, None)
 
     def __repr__(self) -> str:
         return (
@@ -582,21 +607,33 @@ class LambdaHandler:
             return started  # type: ignore[return-value]
         event, route = started
         key: str | None = None
+        token: str | None = None
         store = self.dedupe
         if store is not None:
             try:
                 key = self._key_of(event)
-                if key is not None and not await store.claim(key, lease=self._lease(context)):
-                    if logger.isEnabledFor(logging.DEBUG):
-                        logger.debug(
-                            "%s: skipped %s %s, a duplicate (key %r)",
-                            _where(via, index, record),
-                            event.detail_type,
-                            event.id,
-                            key,
-                            extra=_extra(via, record, event.detail_type),
+                if key is not None:
+                    claim = await store.claim(key, lease=self._lease(context))
+                    if not isinstance(claim, Claim):
+                        raise TypeError(
+                            f"{type(store).__name__}.claim() returned {claim!r}, not a Claim: "
+                            "a DedupeStore answers claimed (with a token), held or done "
+                            "(see tfso_events.consume.dedupe)"
                         )
-                    return None
+                    if claim.state == "done":  # handled before: the only skip
+                        if logger.isEnabledFor(logging.DEBUG):
+                            logger.debug(
+                                "%s: skipped %s %s, a duplicate (key %r)",
+                                _where(via, index, record),
+                                event.detail_type,
+                                event.id,
+                                key,
+                                extra=_extra(via, record, event.detail_type),
+                            )
+                        return None
+                    if claim.state != "claimed" or claim.token is None:
+                        return _held(via, index, record, event, key)
+                    token = claim.token
             except Exception as exc:
                 logger.error(
                     "%s: the dedupe key of %s %s could not be claimed: %r",
@@ -619,16 +656,32 @@ class LambdaHandler:
                     self._block_on(result)
                 else:
                     await result
-        except Exception as exc:
+        except BaseException as exc:
+            # Any way out but success frees the key, so the retry runs: an error, and
+            # cancellation, KeyboardInterrupt or SystemExit too (then it propagates).
+            if token is not None:
+                await self._release(store, key, token)  # type: ignore[arg-type]
+            if not isinstance(exc, Exception):
+                raise
             _log_handler_failure(via, index, record, event, exc)
-            if key is not None and store is not None:
-                await self._release(store, key)
             return exc
-        if key is not None and store is not None:
+        if token is not None:
             try:
-                await store.complete(key, ttl=self.ttl)
+                completed = await store.complete(key, token, ttl=self.ttl)  # type: ignore[arg-type, union-attr]
             except Exception as exc:  # handled all the same; the lease still holds the key
                 logger.warning("dedupe key %r could not be completed: %r", key, exc)
+            else:
+                if not completed:
+                    logger.warning(
+                        "%s: the claim on dedupe key %r lapsed before its handler finished "
+                        "(the lease, %s s, is shorter than the handler took): another "
+                        "invocation may have run it too. Size the lease to the function's "
+                        "timeout (see docs/consuming.md)",
+                        _where(via, index, record),
+                        key,
+                        self._lease(context),
+                        extra=_extra(via, record, event.detail_type),
+                    )
         return None
 
     def _block_on(self, awaitable: Any) -> None:
@@ -688,22 +741,82 @@ class LambdaHandler:
         return f"{event.detail_type}#{value}"
 
     def _lease(self, context: object) -> float:
+        remaining = _remaining_seconds(context)
+        if not self._checked and remaining is not None:
+            self._checked = True
+            _check_timeouts(self.lease, self.visibility_timeout, remaining)
         if self.lease is not None:
             return self.lease
-        remaining = getattr(context, "get_remaining_time_in_millis", None)
-        if callable(remaining):
-            try:
-                return max(float(remaining()) / 1000 + 1, 1.0)
-            except (TypeError, ValueError):
-                pass
+        if remaining is not None:
+            return max(remaining + 1, 1.0)
         return DEFAULT_LEASE
 
     @staticmethod
-    async def _release(store: DedupeStore, key: str) -> None:
+    async def _release(store: DedupeStore, key: str, token: str) -> None:
         try:
-            await store.release(key)
+            await store.release(key, token)
         except Exception as exc:  # the lease frees it in the end
             logger.warning("dedupe key %r could not be released: %r", key, exc)
+
+
+def _remaining_seconds(context: object) -> float | None:
+    """What the Lambda context says is left of the invocation, in seconds."""
+    remaining = getattr(context, "get_remaining_time_in_millis", None)
+    if callable(remaining):
+        try:
+            return float(remaining()) / 1000
+        except (TypeError, ValueError):
+            pass
+    return None
+
+
+def _check_timeouts(lease: float | None, visibility: float | None, remaining: float | None) -> None:
+    """Warn (once per handler) where the lease, the SQS visibility timeout and the
+    function's timeout (seen as the first invocation's remaining time) contradict."""
+    if lease is not None and visibility is not None and lease > visibility:
+        logger.warning(
+            "dedupe lease (%s s) is longer than the SQS visibility timeout (%s s): when a "
+            "handler dies, its message comes back while its key is still held and fails "
+            "again, each time counting toward maxReceiveCount (it may reach the DLQ before "
+            "the lease ends). Make the visibility timeout at least the lease",
+            lease,
+            visibility,
+        )
+    if remaining is None:
+        return
+    if lease is not None and lease < remaining:
+        logger.warning(
+            "dedupe lease (%s s) is shorter than the function may run (%.0f s left of this "
+            "invocation): a claim can lapse while its handler still runs, and a redelivery "
+            "then runs it twice at once. Leave `lease` unset (the remaining time) or make "
+            "it at least the function's timeout",
+            lease,
+            remaining,
+        )
+    if visibility is not None and visibility < remaining:
+        logger.warning(
+            "SQS visibility timeout (%s s) is shorter than the function may run (%.0f s "
+            "left of this invocation): a message comes back while its handler runs and "
+            "fails as held. Make it at least the function's timeout (AWS advises 6x)",
+            visibility,
+            remaining,
+        )
+
+
+def _held(
+    via: Via, index: int, record: Mapping[str, Any], event: TfsoEvent | UnknownEvent, key: str
+) -> DedupeKeyHeldError:
+    error = DedupeKeyHeldError(
+        f"{event.detail_type} {event.id}: its dedupe key {key!r} is held by another "
+        "invocation that has not finished (its lease has not ended); the record is failed "
+        "so it is delivered again, never acknowledged before its handler succeeded",
+        key=key,
+        detail_type=event.detail_type,
+    )
+    logger.warning(
+        "%s: %s", _where(via, index, record), error, extra=_extra(via, record, event.detail_type)
+    )
+    return error
 
 
 def _decode(via: Via, index: int, record: Mapping[str, Any]) -> TfsoEvent | UnknownEvent:

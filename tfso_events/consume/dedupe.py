@@ -1,52 +1,107 @@
-"""Duplicate suppression for the consume router: the :class:`DedupeStore` protocol and
-two stores.
+"""Duplicate suppression for the consume router: the :class:`DedupeStore` protocol, the
+:class:`Claim` it answers with, and two stores.
 
 Delivery is at least once: EventBridge retries a target, SQS redelivers, a producer
 resends. ``router.handler(dedupe=store, key=...)`` claims each event's key before its
-handler runs and skips the event when the key is already claimed:
+handler runs. A key is in one of three states:
 
-1. ``claim(key, lease=...)`` — take the key for as long as the handler may run (the
-   lease; the Lambda's remaining time). ``False`` means it is taken (handled before, or
-   being handled right now by another invocation): the event is skipped.
-2. ``complete(key, ttl=...)`` — the handler succeeded: keep the key for the dedupe
-   window (``ttl``).
-3. ``release(key)`` — the handler raised: free the key, so the retry runs.
+* **free** — never seen, released, or its lease or dedupe window ran out;
+* **held** — claimed by one invocation (a *claim token*) until its *lease* ends;
+* **done** — its handler succeeded; kept for the dedupe window (``ttl``).
 
-A function that dies mid-handler (timeout, out of memory) neither completes nor
-releases; its lease runs out and the redelivery runs. :class:`MemoryDedupeStore` serves
-one warm container (and tests); :class:`DynamoDBDedupeStore` is shared by every
-container, with a conditional put (aioboto3 is imported on first use only).
+The protocol, which any store implements (the router only ever calls these three):
+
+1. ``claim(key, lease=...)`` → :class:`Claim`. A free key becomes held for ``lease``
+   seconds and the answer carries a new token (``Claim.state == "claimed"``); otherwise
+   the answer says ``"held"`` or ``"done"``. The router **skips only a done key**; a
+   duplicate of a held key **fails its record** (SQS: listed in ``batchItemFailures``,
+   so it comes back after the visibility timeout; EventBridge and SNS: raised, so the
+   platform retries), because the holder may still fail or die: acknowledging it would
+   lose the event.
+2. ``complete(key, token, ttl=...)`` → ``bool``. The handler succeeded: the key becomes
+   done for ``ttl`` seconds, **only if ``token`` still holds it** (else nothing changes
+   and the answer is ``False``).
+3. ``release(key, token)`` → ``bool``. The handler raised (any ``BaseException``,
+   cancellation included): the key becomes free, **only if ``token`` still holds it**.
+
+A holder that outlived its lease and whose key was claimed again changes nothing: its
+token no longer holds the key. A holder that died (timeout, out of memory, SIGKILL)
+neither completes nor releases; its key becomes free when its lease ends, and the next
+delivery after that runs the handler. :class:`MemoryDedupeStore` serves one warm
+container (and tests); :class:`DynamoDBDedupeStore` is shared by every container
+(conditional writes; aioboto3 is imported on first use only).
 """
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import OrderedDict
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import aioboto3
     from types_aiobotocore_dynamodb.client import DynamoDBClient
 
-__all__ = ["DedupeStore", "DynamoDBDedupeStore", "MemoryDedupeStore"]
+__all__ = ["Claim", "DedupeStore", "DynamoDBDedupeStore", "MemoryDedupeStore"]
+
+ClaimState = Literal["claimed", "held", "done"]
+
+
+class Claim(NamedTuple):
+    """What :meth:`DedupeStore.claim` answers.
+
+    * ``state`` — ``"claimed"``: the key was free and is now held for the caller, whose
+      ``token`` it is; ``"held"``: another claim holds it and its lease has not ended
+      (the caller must not acknowledge the event); ``"done"``: its event was handled
+      within the dedupe window (the caller skips it);
+    * ``token`` — the claim token (only with ``"claimed"``): pass it to ``complete`` or
+      ``release``.
+    """
+
+    state: ClaimState
+    token: str | None = None
+
+
+#: The answers without a token, shared.
+HELD = Claim("held")
+DONE = Claim("done")
+
+
+def new_token() -> str:
+    """A claim token: 128 random bits, unique across processes and hosts."""
+    return secrets.token_hex(16)
 
 
 @runtime_checkable
 class DedupeStore(Protocol):
-    """Where the router records the keys of events it has handled (see the module doc)."""
+    """Where the router records the state of each event's key (see the module doc).
 
-    async def claim(self, key: str, *, lease: float) -> bool:
-        """Take ``key`` for ``lease`` seconds; ``False`` if it is already taken."""
+    Implement these three coroutines to bring a store of your own (an SQL "inbox"
+    table, Redis): ``claim`` takes a free key (or one whose lease or window ran out) for
+    a new token, atomically; ``complete`` and ``release`` act only when the token given
+    still holds the key (an SQL store: ``UPDATE ... WHERE key = :key AND token = :token``).
+    """
+
+    async def claim(self, key: str, *, lease: float) -> Claim:
+        """Hold ``key`` for ``lease`` seconds under a new token if it is free; else say
+        whether it is ``"held"`` or ``"done"``."""
         ...
 
-    async def complete(self, key: str, *, ttl: float) -> None:
-        """Keep ``key`` taken for ``ttl`` seconds from now (its event was handled)."""
+    async def complete(self, key: str, token: str, *, ttl: float) -> bool:
+        """Mark ``key`` done for ``ttl`` seconds from now, if ``token`` holds it."""
         ...
 
-    async def release(self, key: str) -> None:
-        """Free ``key`` (its handler raised; the retry must run)."""
+    async def release(self, key: str, token: str) -> bool:
+        """Free ``key`` (its handler raised; the retry must run), if ``token`` holds it."""
         ...
+
+
+class _Entry(NamedTuple):
+    done: bool
+    token: str | None
+    expires: float
 
 
 class MemoryDedupeStore:
@@ -64,35 +119,51 @@ class MemoryDedupeStore:
             raise ValueError("max_keys must be at least 1")
         self._max_keys = max_keys
         self._clock = clock or time.monotonic
-        self._expiry: OrderedDict[str, float] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
 
     def __len__(self) -> int:
-        return len(self._expiry)
+        return len(self._entries)
 
     def __contains__(self, key: object) -> bool:
-        expiry = self._expiry.get(key) if isinstance(key, str) else None
-        return expiry is not None and expiry > self._clock()
+        """Whether ``key`` is held or done (not free)."""
+        return self.state(key) != "free" if isinstance(key, str) else False
 
-    async def claim(self, key: str, *, lease: float) -> bool:
-        """Take ``key`` for ``lease`` seconds unless it is held and not expired."""
+    def state(self, key: str) -> Literal["free", "held", "done"]:
+        """``"free"``, ``"held"`` or ``"done"``: where ``key`` stands now."""
+        entry = self._entries.get(key)
+        if entry is None or entry.expires <= self._clock():
+            return "free"
+        return "done" if entry.done else "held"
+
+    async def claim(self, key: str, *, lease: float) -> Claim:
+        """Hold ``key`` for ``lease`` seconds under a new token unless it is held or done."""
         now = self._clock()
-        expiry = self._expiry.get(key)
-        if expiry is not None and expiry > now:
+        entry = self._entries.get(key)
+        if entry is not None and entry.expires > now:
+            return DONE if entry.done else HELD
+        token = new_token()
+        self._entries[key] = _Entry(False, token, now + lease)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._max_keys:
+            self._entries.popitem(last=False)
+        return Claim("claimed", token)
+
+    async def complete(self, key: str, token: str, *, ttl: float) -> bool:
+        """Mark ``key`` done for ``ttl`` seconds, if ``token`` holds it."""
+        entry = self._entries.get(key)
+        if entry is None or entry.done or entry.token != token:
             return False
-        self._expiry[key] = now + lease
-        self._expiry.move_to_end(key)
-        while len(self._expiry) > self._max_keys:
-            self._expiry.popitem(last=False)
+        self._entries[key] = _Entry(True, None, self._clock() + ttl)
+        self._entries.move_to_end(key)
         return True
 
-    async def complete(self, key: str, *, ttl: float) -> None:
-        """Hold ``key`` for ``ttl`` seconds from now."""
-        self._expiry[key] = self._clock() + ttl
-        self._expiry.move_to_end(key)
-
-    async def release(self, key: str) -> None:
-        """Forget ``key``."""
-        self._expiry.pop(key, None)
+    async def release(self, key: str, token: str) -> bool:
+        """Free ``key``, if ``token`` holds it."""
+        entry = self._entries.get(key)
+        if entry is None or entry.done or entry.token != token:
+            return False
+        del self._entries[key]
+        return True
 
 
 class DynamoDBDedupeStore:
@@ -100,9 +171,12 @@ class DynamoDBDedupeStore:
 
     The table has a string partition key (``key_attribute``, default ``"id"``) and,
     ideally, DynamoDB TTL enabled on ``ttl_attribute`` (default ``"expires_at"``, epoch
-    seconds) so old keys are deleted. A claim is a conditional ``PutItem`` that succeeds
-    only when the key is absent or its expiry has passed (TTL deletion lags by up to
-    days, so the condition, not the deletion, decides).
+    seconds) so old keys are deleted. Each item also holds ``state`` (``"held"`` or
+    ``"done"``) and, while held, the claim ``token``. A claim is a conditional
+    ``PutItem`` that succeeds only when the key is absent or its expiry has passed (TTL
+    deletion lags by up to days, so the condition, not the deletion, decides);
+    ``complete`` is an ``UpdateItem`` and ``release`` a ``DeleteItem``, each on the
+    condition that the item still carries the caller's token.
 
     ``namespace`` is prefixed to every key: consumers sharing a table must use distinct
     ones, or one consumer's handled events would be skipped by the other. The client is
@@ -160,37 +234,82 @@ class DynamoDBDedupeStore:
     def _key(self, key: str) -> dict[str, dict[str, str]]:
         return {self.key_attribute: {"S": self.namespace + key}}
 
-    async def claim(self, key: str, *, lease: float) -> bool:
-        """Conditional put: the key is taken unless absent or expired."""
+    async def claim(self, key: str, *, lease: float) -> Claim:
+        """Conditional put: the key is held under a new token unless it is present and
+        not expired; else one consistent read says whether it is held or done."""
         client = await self._get_client()
-        now = time.time()
+        token = new_token()
+        for _ in range(3):  # the item may expire or be released between put and read
+            now = time.time()
+            try:
+                await client.put_item(
+                    TableName=self.table_name,
+                    Item={
+                        **self._key(key),
+                        self.ttl_attribute: {"N": str(int(now + lease) + 1)},
+                        "state": {"S": "held"},
+                        "token": {"S": token},
+                    },
+                    ConditionExpression="attribute_not_exists(#k) OR #exp <= :now",
+                    ExpressionAttributeNames={"#k": self.key_attribute, "#exp": self.ttl_attribute},
+                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                )
+            except client.exceptions.ConditionalCheckFailedException:
+                pass
+            else:
+                return Claim("claimed", token)
+            answer = await client.get_item(
+                TableName=self.table_name, Key=self._key(key), ConsistentRead=True
+            )
+            item = answer.get("Item")
+            if item is None or int(item[self.ttl_attribute]["N"]) <= int(time.time()):
+                continue  # free again: claim it
+            state = item.get("state", {}).get("S")
+            if state == "done":
+                return DONE
+            if state is None and int(item[self.ttl_attribute]["N"]) > time.time() + _LONGEST_LEASE:
+                return DONE  # written before states existed: only a completion lives that long
+            return HELD
+        return HELD
+
+    async def complete(self, key: str, token: str, *, ttl: float) -> bool:
+        """Mark the key done for ``ttl`` seconds, on the condition that ``token`` holds it."""
+        client = await self._get_client()
         try:
-            await client.put_item(
+            await client.update_item(
                 TableName=self.table_name,
-                Item={
-                    **self._key(key),
-                    self.ttl_attribute: {"N": str(int(now + lease) + 1)},
+                Key=self._key(key),
+                UpdateExpression="SET #st = :done, #exp = :exp REMOVE #tok",
+                ConditionExpression="#tok = :tok",
+                ExpressionAttributeNames={
+                    "#st": "state",
+                    "#exp": self.ttl_attribute,
+                    "#tok": "token",
                 },
-                ConditionExpression="attribute_not_exists(#k) OR #exp <= :now",
-                ExpressionAttributeNames={"#k": self.key_attribute, "#exp": self.ttl_attribute},
-                ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                ExpressionAttributeValues={
+                    ":done": {"S": "done"},
+                    ":exp": {"N": str(int(time.time() + ttl) + 1)},
+                    ":tok": {"S": token},
+                },
             )
         except client.exceptions.ConditionalCheckFailedException:
             return False
         return True
 
-    async def complete(self, key: str, *, ttl: float) -> None:
-        """Push the key's expiry to ``ttl`` seconds from now."""
+    async def release(self, key: str, token: str) -> bool:
+        """Delete the key, on the condition that ``token`` holds it."""
         client = await self._get_client()
-        await client.put_item(
-            TableName=self.table_name,
-            Item={**self._key(key), self.ttl_attribute: {"N": str(int(time.time() + ttl) + 1)}},
-        )
-
-    async def release(self, key: str) -> None:
-        """Delete the key."""
-        client = await self._get_client()
-        await client.delete_item(TableName=self.table_name, Key=self._key(key))
+        try:
+            await client.delete_item(
+                TableName=self.table_name,
+                Key=self._key(key),
+                ConditionExpression="#tok = :tok",
+                ExpressionAttributeNames={"#tok": "token"},
+                ExpressionAttributeValues={":tok": {"S": token}},
+            )
+        except client.exceptions.ConditionalCheckFailedException:
+            return False
+        return True
 
     async def aclose(self) -> None:
         """Close the DynamoDB client (a new one is opened if the store is used again)."""
@@ -200,3 +319,7 @@ class DynamoDBDedupeStore:
 
             assert isinstance(stack, contextlib.AsyncExitStack)
             await stack.aclose()
+
+
+#: Lambda's longest timeout: no lease the router takes by default is longer.
+_LONGEST_LEASE = 901
