@@ -3,13 +3,14 @@ moto's server, played as Lambda plays it.
 
 ``python -m tests.consume._consumer CONFIG_JSON`` where the config holds ``moto`` (URL),
 ``table``, ``effects`` and ``starts`` (files appended to, one line per event), ``timeout``
-(the Lambda timeout the context reports, seconds), optionally ``lease`` and ``sleep`` (for
-every event, instead of its metadata's) and either:
+(the Lambda timeout the context reports, seconds), optionally ``cold_start`` (seconds added
+to the first invocation's timeout), ``lease`` and ``sleep`` (for every event, instead of
+its metadata's) and either:
 
 * ``queue_url`` (``ready``, a file its pid is appended to once it polls, and ``stop``, a
-  file whose existence ends the loop): SQS mode, Lambda's
-  event source mapping: receive up to ``batch`` messages, invoke the handler, delete the
-  records it did not fail;
+  file whose existence ends the loop): SQS mode, Lambda's event source mapping: receive
+  up to ``batch`` messages, invoke the handler, delete the records it did not fail. An
+  invocation that outruns ``timeout`` ends the process (exit 124), as Lambda ends it;
 * ``envelope``: a direct EventBridge invocation; exit 0 on success, 3 when the key is
   held by another invocation, 4 on any other failure.
 
@@ -26,6 +27,7 @@ import asyncio
 import json
 import logging
 import os
+import signal
 import sys
 import time
 from pathlib import Path
@@ -38,6 +40,8 @@ from tfso_events.consume import DynamoDBDedupeStore, EventRouter, LambdaHandler
 from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 
 REGION = "eu-west-1"
+#: The exit status of a consumer whose invocation outran its timeout (as Lambda ends it).
+TIMED_OUT = 124
 
 
 class Context:
@@ -112,6 +116,9 @@ def poll(config: dict[str, Any], handler: LambdaHandler) -> None:
     ]["QueueArn"]
     stop = Path(config["stop"])
     _append(config["ready"], str(os.getpid()))
+    # The first invocation also opens the DynamoDB client (a cold start): it gets longer,
+    # and its context says so, so the leases it takes still cover it.
+    timeout = config["timeout"] + config.get("cold_start", 0)
     while not stop.exists():
         messages = sqs.receive_message(
             QueueUrl=queue_url,
@@ -122,7 +129,11 @@ def poll(config: dict[str, Any], handler: LambdaHandler) -> None:
         if not messages:
             continue
         event = {"Records": [_record(m, queue_arn) for m in messages]}
-        response = handler(event, Context(config["timeout"]))
+        # Lambda ends an invocation at its timeout: the process dies (its handler with it).
+        signal.setitimer(signal.ITIMER_REAL, timeout)
+        response = handler(event, Context(timeout))
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        timeout = config["timeout"]
         assert response is not None
         failed = {item["itemIdentifier"] for item in response["batchItemFailures"]}
         done = [m for m in messages if m["MessageId"] not in failed]
@@ -138,12 +149,15 @@ def poll(config: dict[str, Any], handler: LambdaHandler) -> None:
 def main() -> int:
     config = json.loads(sys.argv[1])
     logging.basicConfig(
-        filename=config["log"], level=logging.DEBUG, format=f"{os.getpid()} %(message)s"
+        filename=config["log"],
+        level=logging.DEBUG,
+        format=f"%(created).3f {os.getpid()} %(message)s",
     )
     logging.getLogger("botocore").setLevel(logging.WARNING)
     logging.getLogger("aiobotocore").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     handler = build_handler(config)
+    signal.signal(signal.SIGALRM, lambda *_: os._exit(TIMED_OUT))
     try:
         if "envelope" in config:
             try:

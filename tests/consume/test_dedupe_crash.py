@@ -119,13 +119,13 @@ def spawn(config: dict[str, Any]) -> subprocess.Popen[bytes]:
     )
 
 
-def wait_for(condition: Callable[[], bool], seconds: float) -> bool:
-    """Poll ``condition`` every 50 ms for up to ``seconds``; its last answer."""
+def wait_for(condition: Callable[[], bool], seconds: float, interval: float = 0.05) -> bool:
+    """Poll ``condition`` every ``interval`` seconds for up to ``seconds``; its last answer."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if condition():
             return True
-        time.sleep(0.05)
+        time.sleep(interval)
     return condition()
 
 
