@@ -608,12 +608,14 @@ class LambdaHandler:
         event, route = started
         key: str | None = None
         token: str | None = None
+        lease = 0.0
         store = self.dedupe
         if store is not None:
             try:
                 key = self._key_of(event)
                 if key is not None:
-                    claim = await store.claim(key, lease=self._lease(context))
+                    lease = self._lease(context)
+                    claim = await store.claim(key, lease=lease)
                     if not isinstance(claim, Claim):
                         raise TypeError(
                             f"{type(store).__name__}.claim() returned {claim!r}, not a Claim: "
@@ -679,7 +681,7 @@ class LambdaHandler:
                         "timeout (see docs/consuming.md)",
                         _where(via, index, record),
                         key,
-                        self._lease(context),
+                        lease,
                         extra=_extra(via, record, event.detail_type),
                     )
         return None
