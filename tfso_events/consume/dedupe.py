@@ -34,6 +34,7 @@ container (and tests); :class:`DynamoDBDedupeStore` is shared by every container
 
 from __future__ import annotations
 
+import itertools
 import secrets
 import time
 from collections import OrderedDict
@@ -120,6 +121,10 @@ class MemoryDedupeStore:
         self._max_keys = max_keys
         self._clock = clock or time.monotonic
         self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        # Tokens only this store compares: a random prefix and a counter (cheaper per
+        # record than 128 fresh random bits, and as unique within the process).
+        self._token_prefix = new_token()[:16] + "-"
+        self._tokens = itertools.count()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -141,7 +146,7 @@ class MemoryDedupeStore:
         entry = self._entries.get(key)
         if entry is not None and entry.expires > now:
             return DONE if entry.done else HELD
-        token = new_token()
+        token = f"{self._token_prefix}{next(self._tokens)}"
         self._entries[key] = _Entry(False, token, now + lease)
         self._entries.move_to_end(key)
         while len(self._entries) > self._max_keys:
