@@ -12,7 +12,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -151,7 +151,7 @@ def test_a_copy_that_reappears_while_its_handler_runs_is_not_lost(
     (before the fix: B skipped and deleted it, A failed: 0 effects, 0 messages)."""
     table = make_table(moto_url, "reappears")
     queue_url = make_queue(moto_url, "reappears", visibility=1)
-    config = config_for(tmp_path, moto_url, table, queue_url=queue_url, timeout=5)
+    config = config_for(tmp_path, moto_url, table, queue_url=queue_url, timeout=5, cold_start=5)
     processes += [spawn(config), spawn(config)]
     assert wait_for(lambda: len(lines(config["ready"])) == 2, 60), "consumers did not start"
     boto("sqs", moto_url).send_message(
@@ -174,21 +174,22 @@ def test_eventbridge_retry_inside_the_lease_of_a_killed_handler_fails_then_runs(
     table = make_table(moto_url, "killed")
     doc = body(2)
     config = config_for(tmp_path, moto_url, table, envelope=doc, timeout=3, sleep=30)
-    processes.append(spawn(config))
-    assert wait_for(lambda: bool(lines(config["starts"])), 60), "the handler did not start"
-    claimed_by = time.time()  # the claim came just before the start line
-    processes[0].send_signal(signal.SIGKILL)
-    assert processes[0].wait(timeout=10) == -signal.SIGKILL
     retry = build_handler(config | {"sleep": 0})
     try:
+        retry(body(99), Context(3))  # Lambda's retry lands on a warm container
+        processes.append(spawn(config))
+        assert wait_for(lambda: len(lines(config["starts"])) == 2, 60), "no handler started"
+        claimed_by = time.time()  # the claim came just before the start line
+        processes[0].send_signal(signal.SIGKILL)
+        assert processes[0].wait(timeout=10) == -signal.SIGKILL
         with pytest.raises(DedupeKeyHeldError):
             retry(doc, Context(3))  # inside the lease (3 s of timeout + 1)
-        assert lines(config["effects"]) == []
+        assert [effect[0] for effect in lines(config["effects"])] == ["Karl99"]
         time.sleep(max(claimed_by + 4 + 1 - time.time(), 0))  # the lease has ended
         retry(doc, Context(3))
     finally:
         retry.close()
-    assert [effect[0] for effect in lines(config["effects"])] == ["Karl2"]
+    assert [effect[0] for effect in lines(config["effects"])] == ["Karl99", "Karl2"]
 
 
 async def test_a_cancelled_handler_releases_its_dynamodb_claim(moto_url: str) -> None:
@@ -222,42 +223,64 @@ async def test_a_lapsed_holder_cannot_free_the_claim_of_the_next(moto_url: str) 
     release must not delete B's claim, so C, arriving while B runs, is refused as held
     (before the fix A deleted B's claim and C ran alongside B: two effects at once)."""
     table = make_table(moto_url, "lapsed")
-    plans = {"A": (2.5, True), "B": (2.0, False), "C": (0.0, False)}
-    ran: list[tuple[str, float, float]] = []
+    started = {name: asyncio.Event() for name in "ABC"}
+    a_failed, c_tried = asyncio.Event(), asyncio.Event()
+    ran: list[str] = []
     who: dict[int, str] = {}
-
     router = EventRouter()
 
     @router.on(BankTestCreatedV1Event)
     async def handle(event: BankTestCreatedV1Event) -> None:
         name = who[id(asyncio.current_task())]
-        sleep, fails = plans[name]
-        started = time.monotonic()
-        await asyncio.sleep(sleep)
-        if fails:
-            raise RuntimeError(f"{name} fails late")
-        ran.append((name, started, time.monotonic()))
+        started[name].set()
+        if name == "A":  # runs on past its lease, until B has claimed and started
+            await started["B"].wait()
+            a_failed.set()
+            raise RuntimeError("A fails late")
+        if name == "B":  # still running when C arrives
+            await c_tried.wait()
+        ran.append(name)
 
     doc = body(4)
-    stores = {name: DynamoDBDedupeStore(table, endpoint_url=moto_url) for name in plans}
+    stores = {name: DynamoDBDedupeStore(table, endpoint_url=moto_url) for name in "ABC"}
+    for store in stores.values():  # open each client first: the claims are what is timed
+        assert not await store.release("warm-up", "no-token")
 
-    async def invoke(name: str, delay: float) -> BaseException | None:
-        await asyncio.sleep(delay)
+    async def invoke(name: str, after: Callable[[], Awaitable[object]]) -> BaseException | None:
+        await after()
         task = asyncio.current_task()
         assert task is not None
         who[id(task)] = name
+        handler = router.handler(dedupe=stores[name], lease=1 if name == "A" else 60)
         try:
-            await router.handler(dedupe=stores[name], lease=1).process(doc, None)
+            await handler.process(doc, None)
         except Exception as exc:
             return exc
+        finally:
+            if name == "C":
+                c_tried.set()
+        return None
+
+    async def lease_of_a_ended() -> None:
+        await started["A"].wait()
+        await asyncio.sleep(2.2)  # expiry is whole seconds: a 1 s lease ends within 2 s
+
+    async def a_has_failed() -> None:
+        await a_failed.wait()
+        await asyncio.sleep(0.3)  # and its release has been sent
+
+    async def now() -> None:
         return None
 
     try:
-        a, b, c = await asyncio.gather(invoke("A", 0), invoke("B", 2.2), invoke("C", 2.9))
+        async with asyncio.timeout(60):
+            a, b, c = await asyncio.gather(
+                invoke("A", now), invoke("B", lease_of_a_ended), invoke("C", a_has_failed)
+            )
     finally:
         for store in stores.values():
             await store.aclose()
     assert isinstance(a, RuntimeError)
     assert b is None
     assert isinstance(c, DedupeKeyHeldError)
-    assert [name for name, _, _ in ran] == ["B"]
+    assert ran == ["B"]
