@@ -251,3 +251,40 @@ def test_the_sync_facade_takes_max_pending() -> None:
         tfso_sync.TfsoEventBridgeClient("dev", max_pending=0)
     with pytest.raises(ConfigurationError, match="max_pending"):
         tfso_sync.TfsoEventApiClient("local", "id", "secret", max_pending=0)
+
+
+async def test_a_cancelled_probe_lets_the_next_publish_probe(serve: Any) -> None:
+    """The publish whose send is the probe of a down target is cancelled while the
+    probe hangs: the next publish probes in its place and succeeds at once, instead of
+    waiting out its deadline for an answer that will never come."""
+    from aiohttp import web
+
+    from tests.api.conftest import CLIENT_ID, CLIENT_SECRET, Auth0Stub, bank_event
+
+    stub = Auth0Stub()
+    stub.register(CLIENT_ID, CLIENT_SECRET, {"bank"})
+    app = web.Application()
+    app.router.add_post("/oauth/token", stub.token)
+    app.router.add_post("/events", stub.post_event)
+    stub.url = await serve(app, shutdown_timeout=0.1)
+    policy = RetryPolicy(deadline=20, base_delay=0.001, max_delay=0.002)
+    async with TfsoEventApiClient(
+        "local", CLIENT_ID, CLIENT_SECRET, api_url=stub.url, auth0_domain=stub.url, retry=policy
+    ) as client:
+        await client.publish(bank_event(0))
+        stub.event_failures = 10**9
+        first = asyncio.ensure_future(client.publish(bank_event(1)))
+        async with asyncio.timeout(10):  # 5 failures bring it down...
+            while stub.event_posts < 6:  # noqa: ASYNC110 - the stub has no hook to await
+                await asyncio.sleep(0.005)
+        stub.event_gate = hang = asyncio.Event()  # ...and the probe, after 0.125 s, hangs
+        async with asyncio.timeout(10):
+            while stub.event_posts < 7:  # noqa: ASYNC110 - the stub has no hook to await
+                await asyncio.sleep(0.01)
+        first.cancel()
+        stub.event_gate, stub.event_failures = None, 0
+        async with asyncio.timeout(3):
+            result = await client.publish(bank_event(2))
+        assert result.event_id
+        hang.set()
+    assert first.cancelled()
