@@ -35,7 +35,7 @@ from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._circuit import Circuit, Turn
 from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
-log = logging.getLogger("tfso_events.publish")
+log = logging.getLogger("tfso_events.publishing")
 
 __all__ = [
     "DEFAULT_RETRY_DEADLINE",
@@ -151,8 +151,9 @@ DEFAULT_RETRY = RetryPolicy()
 @dataclass(slots=True, eq=False)
 class Entry(Generic[P]):
     """One event on its way: its input ``index``, the ``event``, the transport's prepared
-    ``payload`` (a PutEvents entry, an API body), its wire ``size``, its ``attempts``
-    and since when its tries have been failing."""
+    ``payload`` (a PutEvents entry, an API body), its wire ``size``, its ``attempts``,
+    since when its tries have been failing, and its OpenTelemetry ``create`` ``span``
+    (``tfso_events.telemetry``; ``None`` without)."""
 
     index: int
     event: TfsoEvent
@@ -161,6 +162,7 @@ class Entry(Generic[P]):
     attempts: int = 0
     #: ``clock()`` of its first failed try that was not throttling (no answer, 5xx).
     failing_since: float | None = None
+    span: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,6 +614,8 @@ async def deliver(
                 else:
                     pending.append(entry)
             if pending:
+                if log.isEnabledFor(logging.DEBUG):
+                    _log_retry(pending, last, delay)
                 await sleep(delay)
 
     work = [batch for batch in batches if batch]
@@ -695,6 +699,26 @@ class InFlight:
         """Return once no publish is in flight."""
         if self._count and self._idle is not None:
             await self._idle.wait()
+
+
+def _log_retry(pending: Sequence[Entry[Any]], last: Retry | None, delay: float) -> None:
+    """DEBUG: the entries of a send that failed retryably and are sent again."""
+    code = last.code if last is not None else None
+    log.debug(
+        "retrying %d %s in %.2f s after %s (%s: %s)",
+        len(pending),
+        "entry" if len(pending) == 1 else "entries",
+        delay,
+        _tries(max(entry.attempts for entry in pending)),
+        code,
+        last.message if last is not None else "",
+        extra={
+            "retried": len(pending),
+            "error_code": code,
+            "delay_s": round(delay, 3),
+            "indexes": [entry.index for entry in pending],
+        },
+    )
 
 
 def _tries(n: int) -> str:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from tfso_events import telemetry
 from tfso_events.auth import (
     DEFAULT_TOKEN_TIMEOUT,
     AccessToken,
@@ -85,6 +86,12 @@ __all__ = [
 ]
 
 log = logging.getLogger("tfso_events.publishing.api")
+
+
+def _bus_of(entry: Entry[bytes]) -> str:
+    # The events API puts an event on its module's bus (the hub's naming).
+    return f"tfso-{entry.event.module}-events"
+
 
 #: Events in flight at once (and the size of the connection pool).
 DEFAULT_MAX_CONCURRENCY = 16
@@ -186,6 +193,10 @@ class TfsoEventApiClient(PublisherLifecycle):
         # One circuit: when the API stops answering, one probe instead of every publish.
         self._circuit = Circuit(f"the events API at {self._events_url}")
         self._pending = PendingLimit(max_pending)
+        # _send in a span per POST when OpenTelemetry is installed (else _send itself).
+        self._traced_send = telemetry.traced_send(
+            self._send, telemetry.EVENTS_API_SYSTEM, "send", _bus_of
+        )
         self._tokens = TokenProvider(
             self._environment.auth0_domain,
             client_id,
@@ -227,14 +238,15 @@ class TfsoEventApiClient(PublisherLifecycle):
         """
         self._check_open()
         since = time.monotonic()
+        observed = telemetry.publication(telemetry.EVENTS_API_SYSTEM, log)
         self._in_flight.enter()
         try:
             await self._pending.acquire(self._retry, self._circuit, since)
             try:
-                entry = self._entry(0, event)
+                entry = self._entry(0, event, observed)
                 outcomes = await deliver(
                     [[entry]],
-                    self._send,
+                    self._traced_send,
                     policy=self._retry,
                     semaphore=self._slots,
                     rate=self._rate,
@@ -247,6 +259,7 @@ class TfsoEventApiClient(PublisherLifecycle):
         finally:
             self._in_flight.leave()
         outcome = outcomes[0]
+        observed.finished_one(outcome)
         if isinstance(outcome, PublishFailure):
             raise delivery_error(outcome.error, code=outcome.code, attempts=outcome.attempts)
         return outcome
@@ -275,10 +288,11 @@ class TfsoEventApiClient(PublisherLifecycle):
         the client's :class:`~tfso_events.RetryPolicy` for this call.
         """
         self._check_open()
+        observed = telemetry.publication(telemetry.EVENTS_API_SYSTEM, log)
         entries = []
         for index, event in enumerate(events):
             try:
-                entries.append(self._entry(index, event))
+                entries.append(self._entry(index, event, observed))
             except EventValidationError as exc:
                 exc.add_note(f"publish_many: event #{index}; nothing was sent")
                 raise
@@ -287,15 +301,15 @@ class TfsoEventApiClient(PublisherLifecycle):
         async with self._in_flight.track():
             outcomes = await deliver(
                 ([entry] for entry in entries),
-                self._send,
+                self._traced_send,
                 policy=retry or self._retry,
                 semaphore=self._slots,
                 rate=self._rate,
                 prepare=self._prepare,
-                on_result=on_result,
+                on_result=observed.watch(on_result),
                 circuit=self._circuit,
             )
-        result = BatchResult.of(outcomes[entry.index] for entry in entries)
+        result = observed.finished(BatchResult.of(outcomes[entry.index] for entry in entries))
         return result.raise_on_failure() if raise_on_error else result
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -309,12 +323,20 @@ class TfsoEventApiClient(PublisherLifecycle):
 
     # -- internals ----------------------------------------------------------------------
 
-    def _entry(self, index: int, event: TfsoEvent) -> Entry[bytes]:
+    def _entry(
+        self, index: int, event: TfsoEvent, observed: telemetry.Publication | None = None
+    ) -> Entry[bytes]:
         if not isinstance(event, TfsoEvent):
             raise EventValidationError(
                 f"expected a TfsoEvent, got {type(event).__name__}", path="$"
             )
         detail = event.detail_json()  # validates; raises EventValidationError
+        # The create span, and the trace context written into detail.metadata.
+        detail, span = (
+            observed.create(event, detail, f"tfso-{event.module}-events")
+            if observed is not None and observed.active
+            else (detail, None)
+        )
         # The detail is already JSON: splice it in rather than decode and re-encode.
         body = b"".join(
             (
@@ -327,7 +349,7 @@ class TfsoEventApiClient(PublisherLifecycle):
                 b"}",
             )
         )
-        return Entry(index, event, body, len(body))
+        return Entry(index, event, body, len(body), span=span)
 
     async def _open_transport(self) -> None:
         # open(): the HTTP session (its connections open on the first request).

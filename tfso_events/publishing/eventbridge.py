@@ -40,6 +40,7 @@ import time
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
+from tfso_events import telemetry
 from tfso_events._threads import in_a_thread
 from tfso_events.environments import amzn_trace_id, resolve_bus_environment
 from tfso_events.errors import (
@@ -100,7 +101,7 @@ __all__ = [
     "redact_botocore_logs",
 ]
 
-log = logging.getLogger("tfso_events.eventbridge")
+log = logging.getLogger("tfso_events.publishing.eventbridge")
 
 #: PutEvents takes at most this many entries per call.
 MAX_ENTRIES = 10
@@ -279,8 +280,12 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         # One circuit: when EventBridge stops answering, one probe instead of every batch.
         self._circuit = Circuit(f"EventBridge at {endpoint_url}" if endpoint_url else "EventBridge")
         self._pending = PendingLimit(max_pending)
+        # _send in a span per call when OpenTelemetry is installed (else _send itself).
+        self._traced_send = telemetry.traced_send(
+            self._send, telemetry.EVENTBRIDGE_SYSTEM, "PutEvents", _bus_of
+        )
         self._coalescer: Coalescer[PutEventsRequestEntryTypeDef] = Coalescer(
-            self._send,
+            self._traced_send,
             max_entries=MAX_ENTRIES,
             max_bytes=_below(max_request_bytes),
             policy=retry,
@@ -350,17 +355,19 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         """
         self._check_open()
         since = time.monotonic()
+        observed = telemetry.publication(telemetry.EVENTBRIDGE_SYSTEM, log)
         # Counted from here: aclose() must wait for a call still waiting for a place.
         self._in_flight.enter()
         try:
             await self._pending.acquire(self._retry, self._circuit, since)
             try:
-                entry = self._entry(0, event, amzn_trace_id())
+                entry = self._entry(0, event, amzn_trace_id(), observed)
                 outcome = await self._coalescer.submit(entry, since)
             finally:
                 self._pending.release()
         finally:
             self._in_flight.leave()
+        observed.finished_one(outcome)
         if isinstance(outcome, PublishFailure):
             raise delivery_error(outcome.error, code=outcome.code, attempts=outcome.attempts)
         return outcome
@@ -395,17 +402,19 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         """
         self._check_open()
         trace = amzn_trace_id()
+        observed = telemetry.publication(telemetry.EVENTBRIDGE_SYSTEM, log)
         build = self._entry
         entries: list[Entry[PutEventsRequestEntryTypeDef]] = []
         for index, event in enumerate(events):
             try:
-                entries.append(build(index, event, trace))
+                entries.append(build(index, event, trace, observed))
             except EventValidationError as exc:
                 exc.add_note(f"publish_many: event #{index}; nothing was sent")
                 raise
         if not entries:
             return BatchResult.of(())
         batches = chunk(entries, max_entries=MAX_ENTRIES, max_bytes=_below(self._max_request_bytes))
+        on_result = observed.watch(on_result)
         async with self._in_flight.track():
             try:
                 await self._connect()
@@ -419,14 +428,14 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             else:
                 outcomes = await deliver(
                     batches,
-                    self._send,
+                    self._traced_send,
                     policy=retry or self._retry,
                     semaphore=self._slots,
                     rate=self._rate,
                     on_result=on_result,
                     circuit=self._circuit,
                 )
-        result = BatchResult.of([outcomes[index] for index in range(len(entries))])
+        result = observed.finished(BatchResult.of([outcomes[i] for i in range(len(entries))]))
         return result.raise_on_failure() if raise_on_error else result
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -473,11 +482,19 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         return shape
 
     def _entry(
-        self, index: int, event: TfsoEvent, trace: str | None
+        self,
+        index: int,
+        event: TfsoEvent,
+        trace: str | None,
+        observed: telemetry.Publication,
     ) -> Entry[PutEventsRequestEntryTypeDef]:
         """Validate ``event`` and build its PutEvents entry (the hot path)."""
         shape = self._shapes.get(type(event)) or self._shape(event)
         detail = event.detail_json()  # validates; raises EventValidationError
+        # The create span, and the trace context written into detail.metadata.
+        detail, span = (
+            observed.create(event, detail, shape.bus) if observed.active else (detail, None)
+        )
         payload: PutEventsRequestEntryTypeDef = {
             "Source": shape.source,
             "DetailType": shape.detail_type,
@@ -522,7 +539,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                 path="$.detail",
                 detail_type=shape.detail_type,
             )
-        return Entry(index, event, payload, size)
+        return Entry(index, event, payload, size, span=span)
 
     # -- the transport --------------------------------------------------------------------
 
@@ -622,9 +639,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         except Exception as exc:
             error = _call_error(exc, self)
             if isinstance(error, RetryableCallError):
-                # DEBUG: an outage is logged once by the client's circuit, not per retry.
-                log.debug("PutEvents call failed after botocore's retries; retrying: %s", error)
-                raise error from None
+                raise error from None  # deliver() retries it, and logs it at DEBUG
             code = getattr(error, "code", None) or type(exc).__name__
             return [Rejected(error, code)] * len(entries)
         answers = response.get("Entries", [])
@@ -766,6 +781,10 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
     if isinstance(exc, bx.BotoCoreError):
         return DeliveryError(f"PutEvents failed: {exc}", code=type(exc).__name__)
     raise exc
+
+
+def _bus_of(entry: Entry[PutEventsRequestEntryTypeDef]) -> str:
+    return entry.payload.get("EventBusName", "default")
 
 
 def _below(limit: int) -> int:
