@@ -16,7 +16,10 @@ in three states of ``tfso_events.telemetry``, interleaved in every round:
     into every event; for scale, not a target.
 
 Figures: events/s (best of ``--repeats`` rounds) and CPU µs per event of this process
-(the client alone), and the ratios against (n).
+(the client alone), the ratios against (n), the median of each round's paired CPU ratio
+(the three states run back to back, so a shared machine's drift cancels), and the CPU
+the hooks themselves cost per event with the API and no SDK, measured apart from the
+network (entries built through the hooks, sends that do nothing).
 
 Run: ``.venv/bin/python -m benchmarks.bench_telemetry`` (``--events``, ``--repeats``).
 """
@@ -24,10 +27,12 @@ Run: ``.venv/bin/python -m benchmarks.bench_telemetry`` (``--events``, ``--repea
 from __future__ import annotations
 
 import argparse
+import statistics
+import time
 from collections.abc import Callable, Sequence
 
 from benchmarks.bench_eventbridge import Stub, measure, run_publish_many
-from tfso_events import telemetry
+from tfso_events import BatchResult, telemetry
 
 
 def _no_api() -> None:
@@ -72,17 +77,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         ("(s) SDK, spans + metrics", _sdk),
     ]
     best: dict[str, tuple[float, float]] = {}
+    paired: dict[str, list[float]] = {name: [] for name, _state in rows}
     stub = Stub()
     try:
         for _ in range(args.repeats):
+            cpus: dict[str, float] = {}
             for name, state in rows:
                 state()
                 rate, cpu, _stats = measure(stub, run_publish_many, args.events)
+                cpus[name] = cpu
                 old = best.get(name)
                 best[name] = (max(rate, old[0]), min(cpu, old[1])) if old else (rate, cpu)
+            for name, _state in rows:  # this round's CPU against (n) of the same round
+                paired[name].append(cpus[name] / cpus[rows[0][0]])
     finally:
         telemetry.configure()
         stub.close()
+    hooks = _hook_cost()
 
     print(f"publish_many of {args.events} events, best of {args.repeats} rounds")
     print(f"{'state':<28} {'events/s':>10} {'CPU µs/event':>13}")
@@ -92,7 +103,59 @@ def main(argv: Sequence[str] | None = None) -> None:
     n_rate, n_cpu = best[rows[0][0]]
     for name, _state in rows[1:]:
         rate, cpu = best[name]
-        print(f"{name.split()[0]} / (n): events/s {rate / n_rate:.3f}x, CPU {cpu / n_cpu:.3f}x")
+        median = statistics.median(paired[name])
+        print(
+            f"{name.split()[0]} / (n): events/s {rate / n_rate:.3f}x, CPU {cpu / n_cpu:.3f}x "
+            f"(best runs); CPU {median:.3f}x (median of the rounds' paired ratios)"
+        )
+    print(
+        f"the hooks alone, API without SDK: {hooks:.2f} µs per event "
+        f"= {hooks / n_cpu:.2%} of (n)'s CPU per event"
+    )
+
+
+def _hook_cost(events: int = 1000, repeats: int = 200) -> float:
+    """CPU µs per event that the telemetry hooks add with the API and no SDK: building
+    the entries through a publication plus one traced send per 10 entries (a send that
+    does nothing), minus the same without the hooks."""
+    import asyncio
+
+    from benchmarks._events import make_events
+    from tfso_events import TfsoEventBridgeClient
+
+    batch = make_events(events)
+    telemetry.configure()
+
+    async def run(hooked: bool) -> float:
+        client = TfsoEventBridgeClient("dev")
+
+        async def send(entries: object) -> list[object]:
+            return []
+
+        traced = telemetry.traced_send(send, telemetry.EVENTBRIDGE_SYSTEM, "PutEvents", str)
+        call = traced if hooked else send
+        entries = []
+        started = time.process_time()
+        for _ in range(repeats // 10):
+            observed = (
+                telemetry.publication(telemetry.EVENTBRIDGE_SYSTEM, telemetry.log)
+                if hooked
+                else None
+            )
+            entries = [client._entry(i, e, None, observed) for i, e in enumerate(batch)]
+            for at in range(0, len(entries), 10):
+                await call(entries[at : at + 10])
+            if observed is not None:
+                observed.finished(BatchResult.of(()))
+        return (time.process_time() - started) / (repeats // 10 * events) * 1e6
+
+    async def both() -> float:
+        await run(True)  # warm-up
+        plain = min([await run(False) for _ in range(3)])
+        hooked = min([await run(True) for _ in range(3)])
+        return max(hooked - plain, 0.0)
+
+    return asyncio.run(both())
 
 
 if __name__ == "__main__":

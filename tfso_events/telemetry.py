@@ -58,6 +58,7 @@ __all__ = [
     "configure",
     "extract_context",
     "record_outbox",
+    "resumed",
 ]
 
 log = logging.getLogger("tfso_events.telemetry")
@@ -330,13 +331,13 @@ class Publication:
 
     __slots__ = ("_otel", "_recording", "_started", "_system", "active", "log", "spans")
 
-    def __init__(self, system: str, logger: logging.Logger) -> None:
+    def __init__(self, system: str, logger: logging.Logger, *, spans: bool = True) -> None:
         self._system = system
         self.log = logger
         self._started = time.monotonic()
         self.spans: list[Span | None] = []
         otel = self._otel = _get()
-        self._recording = otel is not None and otel.recording()
+        self._recording = spans and otel is not None and otel.recording()
         self.active = self._recording or (
             otel is not None
             and _propagate
@@ -456,6 +457,13 @@ class Publication:
 def publication(system: str, logger: logging.Logger) -> Publication:
     """The :class:`Publication` of one publish call by a client of ``system``."""
     return Publication(system, logger)
+
+
+def capturing() -> Publication:
+    """A :class:`Publication` that starts no span and only writes the current trace
+    context into the events: what ``Outbox.add()`` uses, so the stored event carries the
+    context of the transaction that wrote it and the relay's publish continues it."""
+    return Publication(EVENTBRIDGE_SYSTEM, log, spans=False)
 
 
 def _end_create(

@@ -102,3 +102,24 @@ def test_trace_context_goes_into_metadata_of_every_catalog_event_and_parses_back
             assert msgspec.structs.replace(got, metadata=metadata) == msgspec.json.decode(
                 detail, type=parsed
             )
+
+
+def test_the_telemetry_module_exports_a_deliberate_documented_list() -> None:
+    """tfso_events.telemetry.__all__ is the documented list, sorted, each with a docstring
+    or a documented constant."""
+    assert telemetry.__all__ == [
+        "EVENTBRIDGE_SYSTEM",
+        "EVENTS_API_SYSTEM",
+        "TRACEPARENT_KEY",
+        "TRACESTATE_KEY",
+        "available",
+        "capture_context",
+        "configure",
+        "extract_context",
+        "record_outbox",
+        "resumed",
+    ]
+    for name in telemetry.__all__:
+        value = getattr(telemetry, name)
+        if callable(value):
+            assert (value.__doc__ or "").strip(), name

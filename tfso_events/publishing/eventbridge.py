@@ -486,14 +486,16 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         index: int,
         event: TfsoEvent,
         trace: str | None,
-        observed: telemetry.Publication,
+        observed: telemetry.Publication | None = None,
     ) -> Entry[PutEventsRequestEntryTypeDef]:
         """Validate ``event`` and build its PutEvents entry (the hot path)."""
         shape = self._shapes.get(type(event)) or self._shape(event)
         detail = event.detail_json()  # validates; raises EventValidationError
         # The create span, and the trace context written into detail.metadata.
         detail, span = (
-            observed.create(event, detail, shape.bus) if observed.active else (detail, None)
+            observed.create(event, detail, shape.bus)
+            if observed is not None and observed.active
+            else (detail, None)
         )
         payload: PutEventsRequestEntryTypeDef = {
             "Source": shape.source,
