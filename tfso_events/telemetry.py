@@ -293,6 +293,13 @@ def resumed(carrier: Mapping[str, str] | None) -> Iterator[None]:
         otel.context.detach(token)
 
 
+def metering() -> bool:
+    """Whether measurements go anywhere: the API is installed and a meter provider (an
+    SDK) is configured. For what costs work to measure (the outbox's backlog query)."""
+    otel = _get()
+    return otel is not None and otel.metering()
+
+
 def record_outbox(backlog: int, oldest_age: float | None, *, table: str = "tfso_outbox") -> None:
     """Report the outbox's ``backlog`` (rows waiting) and the age in seconds of its oldest
     row (``None`` or ``0`` when empty) to the gauges ``tfso_events.outbox.backlog`` and
@@ -351,10 +358,10 @@ class Publication:
         (its validated JSON); return the detail to send and the span (or ``None``)."""
         otel = self._otel
         assert otel is not None
-        metadata = event.detail.metadata
         # A trace context the event already carries (the outbox's, from add(); or one set
         # by hand) is the parent: the publish continues that trace.
-        parent = otel.extract(metadata) if metadata and TRACEPARENT_KEY in metadata else None
+        carried = _carried(detail) if b'"traceparent"' in detail else None
+        parent = otel.extract(carried) if carried else None
         span: Span | None = None
         context = parent
         if self._recording:
@@ -515,19 +522,63 @@ def _log_given_up(logger: logging.Logger, failed: Sequence[PublishFailure], tota
 
 
 def _with_trace_context(event: TfsoEvent, detail: bytes, carrier: dict[str, str]) -> bytes:
-    """``detail`` (validated JSON, ``metadata`` its last member, no whitespace: msgspec's
-    encoding of the Detail struct) with the ``carrier``'s keys in ``metadata``."""
-    metadata = event.detail.metadata
-    if not metadata and detail.endswith(b'"metadata":{}}'):
+    """``detail`` (the validated JSON) with the ``carrier``'s keys in its ``metadata``.
+
+    msgspec writes a Detail struct's ``metadata`` last and without whitespace, so for an
+    event encoded so the keys are spliced in; anything else (keys to replace, the stored
+    bytes an outbox row sends) is rewritten member by member, every other value kept
+    byte for byte (``msgspec.Raw``), so no number or string changes on the way."""
+    if detail.endswith(b'"metadata":{}}'):
         members = b",".join(b"%s:%s" % (_encode(k), _encode(v)) for k, v in carrier.items())
         return detail[:-2] + members + b"}}"
-    if metadata and not any(key in metadata for key in _KEYS) and detail.endswith(b"}}"):
+    metadata = event.detail.metadata
+    if (
+        metadata
+        and type(event).detail_json is _STANDARD_DETAIL_JSON
+        and not any(key in metadata for key in _KEYS)
+        and detail.endswith(b"}}")
+    ):
         members = b"".join(b",%s:%s" % (_encode(k), _encode(v)) for k, v in carrier.items())
         return detail[:-2] + members + b"}}"
-    # Keys to replace (a context the event already carried): encode it again, validated.
-    kept = {k: v for k, v in (metadata or {}).items() if k not in _KEYS}
-    new_detail = msgspec.structs.replace(event.detail, metadata={**kept, **carrier})
-    return msgspec.structs.replace(event, detail=new_detail).detail_json()
+    top = _RAW_MEMBERS.decode(detail)
+    raw = top.get("metadata")
+    found = _RAW_METADATA.decode(raw) if raw is not None else None
+    kept = {k: v for k, v in (found or {}).items() if k not in _KEYS}
+    kept.update((k, msgspec.Raw(_encode(v))) for k, v in carrier.items())
+    top["metadata"] = msgspec.Raw(_encode(kept))
+    return _encode(top)
+
+
+def _carried(detail: bytes) -> Mapping[str, Any] | None:
+    """The trace context keys of a detail's ``metadata`` (read from the bytes, which an
+    outbox row's event sends as stored), or ``None``."""
+    try:
+        top = _RAW_MEMBERS.decode(detail)
+        raw = top.get("metadata")
+        metadata = _RAW_METADATA.decode(raw) if raw is not None else None
+    except msgspec.DecodeError:
+        return None
+    if not metadata:
+        return None
+    carried: dict[str, Any] = {}
+    for key in _KEYS:
+        if key in metadata:
+            with contextlib.suppress(msgspec.DecodeError):
+                carried[key] = msgspec.json.decode(metadata[key])
+    return carried or None
+
+
+_RAW_MEMBERS = msgspec.json.Decoder(dict[str, msgspec.Raw])
+_RAW_METADATA = msgspec.json.Decoder(dict[str, msgspec.Raw] | None)
+
+
+def _standard_detail_json() -> Any:
+    from tfso_events.models._base import TfsoEvent
+
+    return TfsoEvent.detail_json
+
+
+_STANDARD_DETAIL_JSON = _standard_detail_json()
 
 
 def traced_send(
@@ -766,15 +817,24 @@ def processing(
     return _Process(otel, span, attributes)
 
 
-@contextlib.contextmanager
-def processing_batch(via: str, records: Sequence[Mapping[str, Any]]) -> Iterator[None]:
-    """The span of an SQS batch: each record's ``process`` span links to it, and it links
-    to each record's creation context. A no-op for anything but a recording SDK."""
+def processing_batch(
+    via: str, records: Sequence[Mapping[str, Any]]
+) -> contextlib.AbstractContextManager[None]:
+    """The span of an SQS batch, current while its records are handled: each record's
+    ``process`` span links to it, and it links to each record's creation context. A
+    shared no-op for anything but an SQS batch under a recording SDK."""
     otel = _otel if _otel is not _UNSET else _get()
     if otel is None or via != "sqs" or not otel.recording():
-        yield
-        return
-    queue = _queue_name(via, records[0]) if records else None
+        return _NO_BATCH
+    return _batch_span(otel, records)
+
+
+_NO_BATCH = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _batch_span(otel: _Otel, records: Sequence[Mapping[str, Any]]) -> Iterator[None]:
+    queue = _queue_name("sqs", records[0]) if records else None
     attributes: dict[str, Any] = {
         "messaging.system": _SYSTEM_OF_VIA["sqs"],
         "messaging.operation.type": "process",
@@ -792,6 +852,16 @@ def processing_batch(via: str, records: Sequence[Mapping[str, Any]]) -> Iterator
             yield
     finally:
         _batch.reset(token)
+
+
+def unreadable(via: str, record: Mapping[str, Any], error: BaseException) -> None:
+    """A record the router could not read (an invalid envelope): a failed ``process``
+    span with ``error.type``, counted failed."""
+    otel = _otel if _otel is not _UNSET else _get()
+    if otel is None:
+        return
+    with processing(via, record, None) as observed:
+        observed.failed(error)
 
 
 def _queue_name(via: str, record: Mapping[str, Any]) -> str | None:

@@ -123,3 +123,28 @@ def test_the_telemetry_module_exports_a_deliberate_documented_list() -> None:
         value = getattr(telemetry, name)
         if callable(value):
             assert (value.__doc__ or "").strip(), name
+
+
+def test_replacing_a_carried_trace_context_keeps_every_other_byte() -> None:
+    """A detail that already carries a traceparent (an outbox row's stored bytes) gets the
+    new one in its place, tracestate dropped when the new context has none, and every
+    other member kept byte for byte (1.10 stays 1.10, key order stays)."""
+    from tfso_events.examples import sample_event
+
+    event = sample_event("bank.test:created@v1")
+    stored = (
+        b'{"content":{"amount":1.10,"name":"\\u00e9"},"timestamp":"2024-01-01T00:00:00Z",'
+        b'"metadata":{"tenant":{"id":7},"traceparent":"00-old-old-01","tracestate":"a=1",'
+        b'"z":1.50}}'
+    )
+    carrier = {"traceparent": "00-" + "c" * 32 + "-" + "d" * 16 + "-01"}
+    out = telemetry._with_trace_context(event, stored, carrier)
+    assert out == (
+        b'{"content":{"amount":1.10,"name":"\\u00e9"},"timestamp":"2024-01-01T00:00:00Z",'
+        b'"metadata":{"tenant":{"id":7},"z":1.50,"traceparent":"00-'
+        + b"c" * 32
+        + b"-"
+        + b"d" * 16
+        + b'-01"}}'
+    )
+    assert telemetry._carried(stored) == {"traceparent": "00-old-old-01", "tracestate": "a=1"}

@@ -16,6 +16,7 @@ import typing
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, cast, overload
 
+from tfso_events import telemetry
 from tfso_events.catalog import parse_event
 from tfso_events.consume._records import Delivery, Via, decode_sqs_body, read_lambda_event
 from tfso_events.consume.dedupe import Claim, DedupeStore, MemoryDedupeStore
@@ -487,6 +488,10 @@ class LambdaHandler:
         # Always the coroutine path here: a sync handler may return an awaitable, which
         # only a coroutine can await on the caller's running loop.
         delivery = read_lambda_event(event)
+        with telemetry.processing_batch(delivery.via, delivery.records):
+            return await self._records(delivery, context)
+
+    async def _records(self, delivery: Delivery, context: object) -> BatchResponse | None:
         records = delivery.records
         if delivery.via != "sqs":
             for index, record in enumerate(records):
@@ -511,6 +516,10 @@ class LambdaHandler:
 
     def _process_sync(self, delivery: Delivery, context: object) -> BatchResponse | None:
         """:meth:`process` for sync handlers without a store: no coroutine at all."""
+        with telemetry.processing_batch(delivery.via, delivery.records):
+            return self._records_sync(delivery, context)
+
+    def _records_sync(self, delivery: Delivery, context: object) -> BatchResponse | None:
         records = delivery.records
         one = self._one_sync
         if delivery.via != "sqs":
@@ -555,6 +564,7 @@ class LambdaHandler:
             event = _decode(via, index, record)
         except EventValidationError as exc:
             _log_invalid(via, index, record, exc)
+            telemetry.unreadable(via, record, exc)
             return exc
         route = self.router._lookup(type(event))
         if route is None:
@@ -577,6 +587,7 @@ class LambdaHandler:
                 event = _decode(via, index, record)
         except EventValidationError as exc:
             _log_invalid(via, index, record, exc)
+            telemetry.unreadable(via, record, exc)
             return exc
         router = self.router
         route: _Route | None = router._cache.get(type(event), _MISSING)
@@ -584,18 +595,21 @@ class LambdaHandler:
             route = router._lookup(type(event))
         if route is None:
             return self._unhandled(via, index, record, event)
-        try:
-            if route.wants_context:
-                result = route.fn(event, RecordContext(via, record, context))
-            else:
-                result = route.fn(event)
-            # A plain function may return an awaitable (an async handler behind a
-            # decorator, `lambda e: handle(e)`): its work is not done until awaited.
-            if result is not None and inspect.isawaitable(result):
-                self._block_on(result)
-        except Exception as exc:
-            _log_handler_failure(via, index, record, event, exc)
-            return exc
+        # The record's process span, in the producer's trace, current while it is handled.
+        with telemetry.processing(via, record, event) as observed:
+            try:
+                if route.wants_context:
+                    result = route.fn(event, RecordContext(via, record, context))
+                else:
+                    result = route.fn(event)
+                # A plain function may return an awaitable (an async handler behind a
+                # decorator, `lambda e: handle(e)`): its work is not done until awaited.
+                if result is not None and inspect.isawaitable(result):
+                    self._block_on(result)
+            except Exception as exc:
+                _log_handler_failure(via, index, record, event, exc)
+                observed.failed(exc)
+                return exc
         return None
 
     async def _one(

@@ -13,6 +13,7 @@ from sqlalchemy import Insert, MetaData, Table, bindparam, case, func, select, t
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from tfso_events import telemetry
 from tfso_events.errors import EventValidationError
 from tfso_events.models._base import TfsoEvent
 from tfso_events.outbox._db import POSTGRESQL, Dialect, dialect_of
@@ -160,10 +161,13 @@ class Outbox:
         if ordering_key is not None and not isinstance(ordering_key, str):
             raise TypeError(f"ordering_key must be a str or None, got {type(ordering_key)}")
         entry = self._checker._entry
+        # The current trace context goes into the stored detail.metadata, so the relay's
+        # publish continues the trace of the transaction that added the row.
+        observed = telemetry.capturing()
         rows = []
         for index, event in enumerate(events):
             try:
-                payload = entry(index, event, None).payload
+                payload = entry(index, event, None, observed).payload
             except EventValidationError as exc:
                 exc.add_note(f"outbox.add: event #{index}; nothing was written")
                 raise

@@ -31,6 +31,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from tfso_events import telemetry
 from tfso_events.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -55,6 +56,8 @@ log = logging.getLogger("tfso_events.outbox")
 DEFAULT_LEASE = 60.0
 #: While the publisher keeps failing, a "still failing" line at most this often.
 _STILL_FAILING_EVERY = 60.0
+#: How often the backlog gauges are read (a query), when a meter provider takes them.
+_BACKLOG_EVERY = 15.0
 
 Outcome = PublishResult | PublishFailure
 
@@ -149,6 +152,7 @@ class OutboxRelay:
         self._probe_retry = RetryPolicy(max_attempts=1, adaptive=False)
         self._db_failing = False
         self._background: set[asyncio.Future[None]] = set()
+        self._backlog_at = 0.0  # when the backlog gauges are read next
 
     def __repr__(self) -> str:
         return (
@@ -235,6 +239,7 @@ class OutboxRelay:
                         await self._wait(self._poll_interval)
                         continue
                     token, claimed = claim
+                    await self._report_backlog()
                     if claimed:
                         task = asyncio.create_task(self._publish(token, claimed, probing))
                         in_flight.add(task)
@@ -261,6 +266,20 @@ class OutboxRelay:
             # Woken (a NOTIFY, a batch done): let the commits of the next moment join
             # this claim, rather than every relay claim once per commit.
             await asyncio.sleep(self._linger)
+
+    async def _report_backlog(self) -> None:
+        """Set the outbox gauges (:func:`tfso_events.telemetry.record_outbox`) at most
+        every ``_BACKLOG_EVERY`` seconds, and only when a meter provider takes them."""
+        now = time.monotonic()
+        if now < self._backlog_at or not telemetry.metering():
+            return
+        self._backlog_at = now + _BACKLOG_EVERY
+        try:
+            async with self._engine.connect() as conn:
+                status = await self.outbox.status(conn)
+        except (SQLAlchemyError, OSError):
+            return  # the claim says when the database fails
+        telemetry.record_outbox(status.backlog, status.oldest_age, table=self.outbox.table.name)
 
     # -- claim -----------------------------------------------------------------------
 
