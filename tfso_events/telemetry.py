@@ -97,6 +97,7 @@ class _Otel:
     def __init__(
         self, tracer_provider: TracerProvider | None, meter_provider: MeterProvider | None
     ) -> None:
+        import opentelemetry.metrics._internal as metrics_internal
         from opentelemetry import context, metrics, trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -104,7 +105,12 @@ class _Otel:
 
         self.trace = trace
         self.metrics = metrics
+        self.metrics_internal = metrics_internal
         self.context = context
+        self._tracing = self._metering = False
+        # A provider named by OTEL_PYTHON_TRACER_PROVIDER / _METER_PROVIDER loads here.
+        trace.get_tracer_provider()
+        metrics.get_meter_provider()
         self.kind = trace.SpanKind
         self.link = trace.Link
         self.error = trace.Status(trace.StatusCode.ERROR)
@@ -162,14 +168,36 @@ class _Otel:
 
     def recording(self) -> bool:
         """Whether spans go anywhere: a tracer provider (an SDK) is configured."""
-        provider = self.tracer_provider or self.trace.get_tracer_provider()
+        if self._tracing:
+            return True
+        provider = self.tracer_provider
+        if provider is None:
+            # Read per call (a service may set its provider after creating clients), so
+            # kept cheap: the API's module global, None until a provider is set (the
+            # public getter reads an environment variable on every call). A provider once
+            # set globally is never replaced, so a yes is kept.
+            provider = getattr(self.trace, "_TRACER_PROVIDER", _MISSING)
+            if provider is None:
+                return False
+            if provider is _MISSING:  # (an API that no longer has it)
+                provider = self.trace.get_tracer_provider()
         # The API's own providers (proxy, no-op) live in the API's modules; an SDK's not.
-        return not type(provider).__module__.startswith("opentelemetry.trace")
+        self._tracing = not type(provider).__module__.startswith("opentelemetry.trace")
+        return self._tracing
 
     def metering(self) -> bool:
         """Whether measurements go anywhere: a meter provider (an SDK) is configured."""
-        provider = self.meter_provider or self.metrics.get_meter_provider()
-        return not type(provider).__module__.startswith("opentelemetry.metrics")
+        if self._metering:
+            return True
+        provider = self.meter_provider
+        if provider is None:
+            provider = getattr(self.metrics_internal, "_METER_PROVIDER", _MISSING)
+            if provider is None:
+                return False
+            if provider is _MISSING:
+                provider = self.metrics.get_meter_provider()
+        self._metering = not type(provider).__module__.startswith("opentelemetry.metrics")
+        return self._metering
 
     def carrier(self, context: Context | None) -> dict[str, str]:
         """The W3C headers of ``context`` (``{}`` when it holds no valid span)."""
@@ -192,6 +220,7 @@ class _Otel:
 
 
 _UNSET: Any = object()
+_MISSING: Any = object()
 _otel: _Otel | None = _UNSET
 _tracer_provider: TracerProvider | None = None
 _meter_provider: MeterProvider | None = None
@@ -236,8 +265,9 @@ def configure(
         from tfso_events import telemetry
         telemetry.configure(propagate=False)   # keep detail.metadata untouched
     """
-    global _otel, _tracer_provider, _meter_provider, _propagate
+    global _otel, _tracer_provider, _meter_provider, _propagate, observing
     _propagate = propagate
+    observing = False  # decided again at the router's next invocation
     _tracer_provider, _meter_provider = tracer_provider, meter_provider
     if _otel is not _UNSET:
         _otel = _UNSET  # rebuilt on next use, with the new providers
@@ -699,25 +729,10 @@ def _call_failed(
 # -- consuming ------------------------------------------------------------------------
 
 
-class _NoProcess:
-    """What :func:`processing` returns when nothing is reported: every call is free."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> _NoProcess:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        return None
-
-    def failed(self, error: BaseException) -> None:
-        """The handler raised, or the record was invalid."""
-
-    def done(self, outcome: str) -> None:
-        """The record ended so: ``duplicate``, ``skipped``."""
-
-
-_NO_PROCESS = _NoProcess()
+#: Whether the router reports its records: set once per invocation by
+#: :func:`processing_batch`, read per record, so that with nothing to report (no API,
+#: or no SDK) a record costs the router one attribute read.
+observing = False
 
 #: The batch span of the SQS batch being processed (records link to it).
 _batch: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
@@ -725,67 +740,52 @@ _batch: contextvars.ContextVar[Span | None] = contextvars.ContextVar(
 )
 
 
-class _Process(_NoProcess):
-    """One record's ``process`` span, current while its handler runs."""
+class _Process:
+    """One record's ``process`` span (current from :func:`processing` until
+    :meth:`end`) and its measurements."""
 
-    __slots__ = ("_attributes", "_otel", "_outcome", "_span", "_started", "_token")
+    __slots__ = ("_attributes", "_otel", "_span", "_started", "_token")
 
     def __init__(self, otel: _Otel, span: Span | None, attributes: dict[str, Any]) -> None:
         self._otel = otel
         self._span = span
         self._attributes = attributes
-        self._outcome: str | None = None
         self._token: object = None
+        if span is not None:
+            self._token = otel.context.attach(otel.trace.set_span_in_context(span))
         self._started = time.perf_counter()
 
-    def __enter__(self) -> _Process:
-        if self._span is not None:
-            context = self._otel.trace.set_span_in_context(self._span)
-            self._token = self._otel.context.attach(context)
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        otel = self._otel
+    def end(self, error: BaseException | None = None, outcome: str | None = None) -> None:
+        """The record is finished: ``processed``, or ``failed`` with ``error`` (the
+        handler raised, the record was invalid), or ``outcome`` (``duplicate``)."""
+        otel, span, attributes = self._otel, self._span, self._attributes
         if self._token is not None:
             otel.context.detach(self._token)
-        error = exc_info[1]
-        if isinstance(error, BaseException) and self._outcome is None:
-            self.failed(error)
-        outcome = self._outcome or "processed"
-        attributes = {**self._attributes, _OUTCOME: outcome}
-        otel.records.add(1, attributes)
+        if error is not None:
+            outcome = "failed"
+            attributes[_ERROR_TYPE] = type(error).__name__
+            if span is not None:
+                span.set_attribute(_ERROR_TYPE, type(error).__name__)
+                span.record_exception(error)
+                span.set_status(otel.status(otel.status_code.ERROR, str(error)[:500]))
+        outcome = outcome or "processed"
+        otel.records.add(1, {**attributes, _OUTCOME: outcome})
         if outcome in ("processed", "failed"):
-            otel.process_duration.record(time.perf_counter() - self._started, self._attributes)
-        span = self._span
+            otel.process_duration.record(time.perf_counter() - self._started, attributes)
         if span is not None:
             span.set_attribute(_OUTCOME, outcome)
             span.end()
 
-    def failed(self, error: BaseException) -> None:
-        self._outcome = "failed"
-        self._attributes[_ERROR_TYPE] = type(error).__name__
-        span = self._span
-        if span is not None:
-            span.set_attribute(_ERROR_TYPE, type(error).__name__)
-            span.record_exception(error)
-            span.set_status(self._otel.status(self._otel.status_code.ERROR, str(error)[:500]))
-
-    def done(self, outcome: str) -> None:
-        self._outcome = outcome
-
 
 def processing(
     via: str, record: Mapping[str, Any], event: TfsoEvent | UnknownEvent | None
-) -> _NoProcess:
-    """The ``process`` span of one record (``event`` ``None`` when it could not be read),
-    in the producer's trace when the event carries one; use as ``with ... as p`` around
-    the handler, and call ``p.failed(exc)`` / ``p.done("duplicate")``."""
-    otel = _otel if _otel is not _UNSET else _get()
-    if otel is None:
-        return _NO_PROCESS
+) -> _Process:
+    """Start the ``process`` span of one record (``event`` ``None`` when it could not be
+    read), in the producer's trace when the event carries one, and make it current until
+    ``end()``. Called only while :data:`observing`."""
+    otel = _get()
+    assert otel is not None  # observing says it is loaded
     recording = otel.recording()
-    if not recording and not otel.metering():
-        return _NO_PROCESS
     attributes: dict[str, Any] = {"messaging.system": _SYSTEM_OF_VIA.get(via, via)}
     queue = _queue_name(via, record)
     if queue is not None:
@@ -820,11 +820,18 @@ def processing(
 def processing_batch(
     via: str, records: Sequence[Mapping[str, Any]]
 ) -> contextlib.AbstractContextManager[None]:
-    """The span of an SQS batch, current while its records are handled: each record's
-    ``process`` span links to it, and it links to each record's creation context. A
-    shared no-op for anything but an SQS batch under a recording SDK."""
+    """Once per invocation of the router: decide :data:`observing`, and return the span
+    of an SQS batch, current while its records are handled (each record's ``process``
+    span links to it, and it links to each record's creation context); a shared no-op
+    for anything but an SQS batch under a recording SDK."""
+    global observing
     otel = _otel if _otel is not _UNSET else _get()
-    if otel is None or via != "sqs" or not otel.recording():
+    if otel is None:
+        observing = False
+        return _NO_BATCH
+    recording = otel.recording()
+    observing = recording or otel.metering()
+    if via != "sqs" or not recording:
         return _NO_BATCH
     return _batch_span(otel, records)
 
@@ -857,11 +864,8 @@ def _batch_span(otel: _Otel, records: Sequence[Mapping[str, Any]]) -> Iterator[N
 def unreadable(via: str, record: Mapping[str, Any], error: BaseException) -> None:
     """A record the router could not read (an invalid envelope): a failed ``process``
     span with ``error.type``, counted failed."""
-    otel = _otel if _otel is not _UNSET else _get()
-    if otel is None:
-        return
-    with processing(via, record, None) as observed:
-        observed.failed(error)
+    if observing:
+        processing(via, record, None).end(error)
 
 
 def _queue_name(via: str, record: Mapping[str, Any]) -> str | None:

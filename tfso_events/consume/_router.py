@@ -596,20 +596,23 @@ class LambdaHandler:
         if route is None:
             return self._unhandled(via, index, record, event)
         # The record's process span, in the producer's trace, current while it is handled.
-        with telemetry.processing(via, record, event) as observed:
-            try:
-                if route.wants_context:
-                    result = route.fn(event, RecordContext(via, record, context))
-                else:
-                    result = route.fn(event)
-                # A plain function may return an awaitable (an async handler behind a
-                # decorator, `lambda e: handle(e)`): its work is not done until awaited.
-                if result is not None and inspect.isawaitable(result):
-                    self._block_on(result)
-            except Exception as exc:
-                _log_handler_failure(via, index, record, event, exc)
-                observed.failed(exc)
-                return exc
+        observed = telemetry.processing(via, record, event) if telemetry.observing else None
+        try:
+            if route.wants_context:
+                result = route.fn(event, RecordContext(via, record, context))
+            else:
+                result = route.fn(event)
+            # A plain function may return an awaitable (an async handler behind a
+            # decorator, `lambda e: handle(e)`): its work is not done until awaited.
+            if result is not None and inspect.isawaitable(result):
+                self._block_on(result)
+        except Exception as exc:
+            _log_handler_failure(via, index, record, event, exc)
+            if observed is not None:
+                observed.end(exc)
+            return exc
+        if observed is not None:
+            observed.end()
         return None
 
     async def _one(
