@@ -158,3 +158,66 @@ async def test_commit_relay_bus_consumer_is_one_trace(
     (backlog,) = otel.points("tfso_events.outbox.backlog")
     assert backlog.attributes["tfso_events.outbox.table"] == outbox.table.name
     assert backlog.value >= 0
+
+
+async def test_a_hub_rule_delivers_to_a_router_in_the_producers_trace(
+    hub: LocalHub, otel: Otel
+) -> None:
+    """A rule of the local hub delivers the published event to an EventRouter, as
+    EventBridge invokes a Lambda: the router's process span (aws.eventbridge, the event's
+    id) is the child of the event's create span in the producer's trace, and the
+    handler's own span is under it."""
+    tracer = otel.tracer_provider.get_tracer("service")
+    router = EventRouter()
+
+    @router.on(BankTestCreatedV1Event)
+    def book(event: BankTestCreatedV1Event) -> None:
+        with tracer.start_as_current_span("book"):
+            pass
+
+    hub.add_rule("to-router", {"source": [BankTestCreatedV1Event.source]}, router)
+    with tracer.start_as_current_span("checkout") as root:
+        async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
+            result = await client.publish(bank_event(0))
+    await hub.drain()
+    assert hub.deliveries(status="delivered")
+    (create,) = otel.spans("create ")
+    (process,) = otel.spans("process")
+    (booked,) = otel.spans("book")
+    trace_id = root.get_span_context().trace_id
+    assert {create.context.trace_id, process.context.trace_id, booked.context.trace_id} == {
+        trace_id
+    }
+    assert process.kind is SpanKind.CONSUMER
+    assert process.parent is not None
+    assert process.parent.span_id == create.context.span_id
+    assert process.attributes["messaging.system"] == "aws.eventbridge"
+    assert process.attributes["messaging.message.id"] == result.event_id
+    assert create.attributes["messaging.message.id"] == result.event_id
+    assert booked.parent is not None
+    assert booked.parent.span_id == process.context.span_id
+
+
+async def test_a_duplicate_skipped_by_dedupe_is_counted_and_its_span_says_so(
+    hub: LocalHub, otel: Otel
+) -> None:
+    """The same SQS record handled twice with a dedupe store: the second process span
+    ends with outcome duplicate, and records are counted processed 1, duplicate 1."""
+    from tfso_events.consume import MemoryDedupeStore
+
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
+        await client.publish(bank_event(0))
+    router = EventRouter()
+    router.on(BankTestCreatedV1Event)(lambda event: None)
+    handler = router.handler(dedupe=MemoryDedupeStore())
+    sqs = lambda_sqs_event(hub.received()[0].envelope())
+    assert await handler.process(sqs) == {"batchItemFailures": []}
+    assert await handler.process(sqs) == {"batchItemFailures": []}
+    outcomes = [
+        s.attributes["tfso_events.outcome"]
+        for s in otel.spans("process ")
+        if "messaging.message.id" in s.attributes
+    ]
+    assert outcomes == ["processed", "duplicate"]
+    assert otel.total("tfso_events.consume.records", **{"tfso_events.outcome": "duplicate"}) == 1
+    assert otel.total("tfso_events.consume.records", **{"tfso_events.outcome": "processed"}) == 1

@@ -623,6 +623,8 @@ class LambdaHandler:
         if type(started) is not tuple:
             return started  # type: ignore[return-value]
         event, route = started
+        # The record's process span, in the producer's trace, current while it is handled.
+        observed = telemetry.processing(via, record, event) if telemetry.observing else None
         key: str | None = None
         token: str | None = None
         lease = 0.0
@@ -649,9 +651,14 @@ class LambdaHandler:
                                 key,
                                 extra=_extra(via, record, event.detail_type),
                             )
+                        if observed is not None:
+                            observed.end(outcome="duplicate")
                         return None
                     if claim.state != "claimed" or claim.token is None:
-                        return _held(via, index, record, event, key)
+                        held = _held(via, index, record, event, key)
+                        if observed is not None:
+                            observed.end(held)
+                        return held
                     token = claim.token
             except Exception as exc:
                 logger.error(
@@ -662,6 +669,8 @@ class LambdaHandler:
                     exc,
                     extra=_extra(via, record, event.detail_type),
                 )
+                if observed is not None:
+                    observed.end(exc)
                 return exc
         try:
             if route.wants_context:
@@ -676,6 +685,8 @@ class LambdaHandler:
                 else:
                     await result
         except BaseException as exc:
+            if observed is not None:
+                observed.end(exc)
             # Any way out but success frees the key, so the retry runs: an error, and
             # cancellation, KeyboardInterrupt or SystemExit too (then it propagates).
             if token is not None:
@@ -701,6 +712,8 @@ class LambdaHandler:
                         lease,
                         extra=_extra(via, record, event.detail_type),
                     )
+        if observed is not None:
+            observed.end()
         return None
 
     def _block_on(self, awaitable: Any) -> None:
