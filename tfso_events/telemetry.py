@@ -101,7 +101,7 @@ class _Otel:
         from opentelemetry import context, metrics, trace
         from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-        from tfso_events import __version__
+        from tfso_events._version import __version__
 
         self.trace = trace
         self.metrics = metrics

@@ -16,7 +16,7 @@ import typing
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, cast, overload
 
-from tfso_events import telemetry
+import tfso_events.telemetry as telemetry
 from tfso_events.catalog import parse_event
 from tfso_events.consume._records import Delivery, Via, decode_sqs_body, read_lambda_event
 from tfso_events.consume.dedupe import Claim, DedupeStore, MemoryDedupeStore

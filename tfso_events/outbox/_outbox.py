@@ -13,7 +13,7 @@ from sqlalchemy import Insert, MetaData, Table, bindparam, case, func, select, t
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from tfso_events import telemetry
+import tfso_events.telemetry as telemetry
 from tfso_events.errors import EventValidationError
 from tfso_events.models._base import TfsoEvent
 from tfso_events.outbox._db import POSTGRESQL, Dialect, dialect_of

@@ -31,7 +31,7 @@ from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tfso_events import telemetry
+import tfso_events.telemetry as telemetry
 from tfso_events.errors import (
     AuthenticationError,
     ConfigurationError,

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from tfso_events import telemetry
+import tfso_events.telemetry as telemetry
 from tfso_events.auth import (
     DEFAULT_TOKEN_TIMEOUT,
     AccessToken,

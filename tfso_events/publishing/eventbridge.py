@@ -40,7 +40,7 @@ import time
 from collections.abc import Awaitable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
-from tfso_events import telemetry
+import tfso_events.telemetry as telemetry
 from tfso_events._threads import in_a_thread
 from tfso_events.environments import amzn_trace_id, resolve_bus_environment
 from tfso_events.errors import (
