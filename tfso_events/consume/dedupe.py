@@ -70,6 +70,11 @@ HELD = Claim("held")
 DONE = Claim("done")
 
 
+def _claimed(fields: tuple[ClaimState, str]) -> Claim:
+    # NamedTuple's own __new__ is Python code; tuple.__new__ builds the same Claim in C.
+    return tuple.__new__(Claim, fields)
+
+
 def new_token() -> str:
     """A claim token: 128 random bits, unique across processes and hosts."""
     return secrets.token_hex(16)
@@ -99,10 +104,8 @@ class DedupeStore(Protocol):
         ...
 
 
-class _Entry(NamedTuple):
-    done: bool
-    token: str | None
-    expires: float
+# A memory store's entry: (done, token, expires at). A plain tuple: this runs per record.
+_Entry = tuple[bool, str | None, float]
 
 
 class MemoryDedupeStore:
@@ -136,36 +139,38 @@ class MemoryDedupeStore:
     def state(self, key: str) -> Literal["free", "held", "done"]:
         """``"free"``, ``"held"`` or ``"done"``: where ``key`` stands now."""
         entry = self._entries.get(key)
-        if entry is None or entry.expires <= self._clock():
+        if entry is None or entry[2] <= self._clock():
             return "free"
-        return "done" if entry.done else "held"
+        return "done" if entry[0] else "held"
 
     async def claim(self, key: str, *, lease: float) -> Claim:
         """Hold ``key`` for ``lease`` seconds under a new token unless it is held or done."""
         now = self._clock()
-        entry = self._entries.get(key)
-        if entry is not None and entry.expires > now:
-            return DONE if entry.done else HELD
-        token = f"{self._token_prefix}{next(self._tokens)}"
-        self._entries[key] = _Entry(False, token, now + lease)
-        self._entries.move_to_end(key)
-        while len(self._entries) > self._max_keys:
-            self._entries.popitem(last=False)
-        return Claim("claimed", token)
+        entries = self._entries
+        entry = entries.get(key)
+        if entry is not None and entry[2] > now:
+            return DONE if entry[0] else HELD
+        token = self._token_prefix + str(next(self._tokens))
+        entries[key] = (False, token, now + lease)
+        entries.move_to_end(key)
+        if len(entries) > self._max_keys:
+            while len(entries) > self._max_keys:
+                entries.popitem(last=False)
+        return _claimed(("claimed", token))
 
     async def complete(self, key: str, token: str, *, ttl: float) -> bool:
         """Mark ``key`` done for ``ttl`` seconds, if ``token`` holds it."""
         entry = self._entries.get(key)
-        if entry is None or entry.done or entry.token != token:
+        if entry is None or entry[1] != token:  # a done entry holds no token
             return False
-        self._entries[key] = _Entry(True, None, self._clock() + ttl)
+        self._entries[key] = (True, None, self._clock() + ttl)
         self._entries.move_to_end(key)
         return True
 
     async def release(self, key: str, token: str) -> bool:
         """Free ``key``, if ``token`` holds it."""
         entry = self._entries.get(key)
-        if entry is None or entry.done or entry.token != token:
+        if entry is None or entry[1] != token:
             return False
         del self._entries[key]
         return True
