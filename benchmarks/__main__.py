@@ -13,6 +13,7 @@ from benchmarks import (
     bench_consume,
     bench_eventbridge,
     bench_models,
+    bench_outbox,
     bench_patterns,
     bench_scale,
     bench_throttling,
@@ -29,6 +30,7 @@ def main() -> None:
         ("bench_consume", bench_consume.main),
         ("bench_cold_start", bench_cold_start.main),
         ("bench_patterns", bench_patterns.main),
+        ("bench_outbox", bench_outbox.main),
     ):
         print(f"\n==== {name} ====\n", flush=True)
         run()

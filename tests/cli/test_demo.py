@@ -27,19 +27,24 @@ _HOSTILE = {
 
 async def test_demo_delivers_every_sample_event_every_way() -> None:
     """`demo` exits 0, shows each sample event arriving by both doors from all four
-    publishers, parsed back into its class, and ends with an OK summary."""
+    publishers and from the outbox's relay (EventBridge), parsed back into its class,
+    and ends with an OK summary."""
     done = await run("demo", within=90)
     assert done.code == 0, done.out + done.err
     events = sample_events()
     table = done.out.split("What the hub received", 1)[1]
     for event in events:
-        for via in ("api", "eventbridge"):
+        for via, ways in (("api", 2), ("eventbridge", 3)):
             rows = [line for line in table.splitlines() if f" {event.detail_type} " in line]
-            assert sum(f" {via} " in row for row in rows) == 2, (event.detail_type, via)
+            assert sum(f" {via} " in row for row in rows) == ways, (event.detail_type, via)
         assert type(event).__name__ in table
+    assert f"(outbox: {len(events)} orders committed, 0 events left in the outbox)" in done.out
     summary = done.out.strip().splitlines()[-1]
-    n = 4 * len(events)
-    assert summary.startswith(f"demo: OK: {n} of {n} events arrived (api {n // 2}, eventbridge")
+    n = 5 * len(events)
+    api, bridge = 2 * len(events), 3 * len(events)
+    assert summary.startswith(
+        f"demo: OK: {n} of {n} events arrived (api {api}, eventbridge {bridge})"
+    )
     assert "Traceback" not in done.err
 
 

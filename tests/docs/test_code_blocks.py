@@ -9,8 +9,9 @@
 - ``json`` and ``toml`` blocks must parse.
 - ``sh`` blocks: ``make`` lines must name a target of the Makefile (running ``make test``
   inside ``make test`` would recurse); ``tfso-events`` lines run through the real entry
-  point, except the long-running ``hub``/``tail``/``demo``/``publish``, whose arguments are
-  checked by the command's own parser (``--help`` after them), and are run by the CLI tests.
+  point, except the long-running ``hub``/``tail``/``demo``/``publish``/``relay``, whose
+  arguments are checked by the command's own parser (``--help`` after them), and are run
+  by the CLI tests (``relay`` by tests/outbox/test_crash.py).
 - ``text`` blocks are output samples, not code. Any other language fails the test.
 """
 
@@ -33,7 +34,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 FILES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 FENCE = re.compile(r"^```([\w-]*)[^\n]*\n(.*?)^```", re.S | re.M)
-LONG_RUNNING = {"hub", "tail", "demo", "publish"}
+LONG_RUNNING = {"hub", "tail", "demo", "publish", "relay"}
 TFSO_EVENTS = str(Path(sys.executable).with_name("tfso-events"))
 
 CDK_STUB = '''

@@ -3,8 +3,10 @@
 A :class:`~tfso_events.local.LocalHub` starts on this event loop; the seed's sample
 events go through ``TfsoEventApiClient`` (an Auth0 token, then ``POST /events``),
 ``TfsoEventBridgeClient`` (``PutEvents``) and the blocking facade of each
-(``tfso_events.sync``); then what the hub received is parsed back into typed events and
-checked against what the publishers reported.
+(``tfso_events.sync``); with the ``[outbox]`` extra installed, they are also written as
+orders' events to a transactional outbox in a SQLite file (each order and its event in
+one transaction) and delivered by an ``OutboxRelay``; then what the hub received is
+parsed back into typed events and checked against what the publishers reported.
 
 Every address and credential is passed explicitly, so the user's ``AWS_*`` and
 ``TFSO_EVENTS_*`` variables change nothing. The blocking facade runs in a worker thread
@@ -18,16 +20,18 @@ import argparse
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from tfso_events.catalog import validate_body
 from tfso_events.cli._app import command
 from tfso_events.cli._console import counted, print_table
 from tfso_events.errors import TfsoEventsError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.results import BatchResult, PublishFailure, PublishResult
+from tfso_events.publishing._batching import RetryPolicy
+from tfso_events.publishing._protocols import Publisher
+from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
     from tfso_events.local import LocalHub, ReceivedEvent
@@ -70,7 +74,8 @@ async def _demo() -> int:
     started = time.monotonic()
     async with LocalHub() as hub:
         print(f"demo: a local hub is listening on {hub.url} (Auth0, events API, EventBridge)")
-        print(f"demo: publishing the {len(events)} sample events four ways")
+        ways = "five" if _has_outbox() else "four"
+        print(f"demo: publishing the {len(events)} sample events {ways} ways")
         steps = [
             await _step("TfsoEventApiClient.publish_many (async)", "api", _api_async(hub, events)),
             await _step(
@@ -90,6 +95,11 @@ async def _demo() -> int:
             ),
         ):
             steps.append(await _step(label, via, asyncio.to_thread(publish, hub.url, events)))
+        if _has_outbox():
+            label = "orders + events in one SQLite transaction, then OutboxRelay"
+            steps.append(await _step(label, "eventbridge", _outbox(hub, events)))
+        else:
+            print("  (the outbox step needs `pip install 'tfso-events[outbox]'`: skipped)")
         received = hub.received()
         tokens = hub.token_requests
     elapsed = time.monotonic() - started
@@ -155,6 +165,90 @@ def _eventbridge_sync(url: str, events: list[TfsoEvent]) -> tuple[Any, ...]:
     with TfsoEventBridgeClient(**_eventbridge_options(url)) as client:
         batch: BatchResult = client.publish_many(events, raise_on_error=False)
         return batch.results
+
+
+def _has_outbox() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) for name in ("sqlalchemy", "aiosqlite"))
+
+
+async def _outbox(hub: LocalHub, events: list[TfsoEvent]) -> tuple[Any, ...]:
+    """A service's way: each order row and its event committed in one transaction (the
+    outbox, SQLite), then a relay publishing the outbox through EventBridge."""
+    import tempfile
+
+    from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tfso_events.outbox import Outbox, OutboxRelay
+    from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
+
+    metadata = MetaData()
+    orders = Table(
+        "orders", metadata, Column("id", Integer, primary_key=True), Column("kind", String(128))
+    )
+    outbox = Outbox(metadata)
+    told: list[PublishResult | PublishFailure] = []
+    with tempfile.TemporaryDirectory(prefix="tfso-demo-") as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/orders.db"
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+            for event in events:
+                async with engine.begin() as conn:  # the order and its event, or neither
+                    await conn.execute(orders.insert().values(kind=event.detail_type))
+                    await outbox.add(conn, event)
+            async with TfsoEventBridgeClient(**_eventbridge_options(hub.url)) as client:
+                relay = OutboxRelay(url, _Told(client, told), outbox=outbox)
+                try:
+                    await relay.drain()
+                finally:
+                    await relay.aclose()
+            async with engine.connect() as conn:
+                left = await conn.scalar(select(func.count()).select_from(outbox.table))
+                committed = await conn.scalar(select(func.count()).select_from(orders))
+        finally:
+            await engine.dispose()
+    print(f"  (outbox: {committed} orders committed, {left} events left in the outbox)")
+    return tuple(told)
+
+
+class _Told:
+    """The relay's publisher: the EventBridge client, keeping each outcome for the
+    demo's check (a :class:`~tfso_events.Publisher` by delegation)."""
+
+    def __init__(self, client: Publisher, told: list[PublishResult | PublishFailure]) -> None:
+        self._client = client
+        self._told = told
+
+    async def publish(self, event: TfsoEvent) -> PublishResult:
+        return await self._client.publish(event)
+
+    async def publish_many(
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = True,
+        on_result: OnResult | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> BatchResult:
+        def tell(outcome: PublishResult | PublishFailure) -> None:
+            self._told.append(outcome)
+            if on_result is not None:
+                on_result(outcome)
+
+        return await self._client.publish_many(
+            events, raise_on_error=raise_on_error, on_result=tell, retry=retry
+        )
+
+    async def open(self) -> Self:
+        await self._client.open()
+        return self
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
 
 def _one(
