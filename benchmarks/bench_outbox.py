@@ -20,8 +20,10 @@ database's own disk cost does not hide the library's):
     answer, p50 and p99, with LISTEN/NOTIFY (PostgreSQL) and polling (every 1 s, the
     default; SQLite always polls). Goal: p50 <= 50 ms with LISTEN/NOTIFY.
 
+Throughputs are the best of ``--repeats`` interleaved rounds (3), add() the best of 3.
+
 Run: ``.venv/bin/python -m benchmarks.bench_outbox`` (``--events``, ``--adds``,
-``--latency-events`` to change the sizes).
+``--latency-events``, ``--repeats`` to change the sizes).
 """
 
 from __future__ import annotations
@@ -259,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--events", type=int, default=5000, help="rows drained per run")
     parser.add_argument("--adds", type=int, default=1000, help="transactions per add() run")
     parser.add_argument("--latency-events", type=int, default=200, help="events timed")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of (2); the best counts")
     args = parser.parse_args(argv)
     stub = Stub()
     try:
@@ -271,14 +274,17 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{bare * 1e6:8.0f} µs: {add / bare:.2f}x"
                 )
                 events = make_events(args.events)
-                bare_rate = asyncio.run(bare_publish_many(stub.url, events))
-                one = asyncio.run(one_relay(url, stub.url, events))
+                bare_rate = one = four = 0.0
+                for _ in range(args.repeats):  # interleaved rounds; the best of each counts
+                    bare_rate = max(bare_rate, asyncio.run(bare_publish_many(stub.url, events)))
+                    one = max(one, asyncio.run(one_relay(url, stub.url, events)))
+                    if name == "postgresql":
+                        four = max(four, four_relays(url, stub.url, events))
                 print(
                     f"(2) bare publish_many {bare_rate:8.0f} ev/s, one relay {one:8.0f} ev/s: "
                     f"{one / bare_rate:.2f}x"
                 )
-                if name == "postgresql":
-                    four = four_relays(url, stub.url, events)
+                if four:
                     print(f"    four relay processes {four:8.0f} ev/s: {four / bare_rate:.2f}x")
                 modes = [True, False] if name == "postgresql" else [False]
                 for listen in modes:

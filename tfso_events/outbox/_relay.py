@@ -60,6 +60,15 @@ _STILL_FAILING_EVERY = 60.0
 _BACKLOG_EVERY = 15.0
 
 Outcome = PublishResult | PublishFailure
+#: Rows of one lease to settle: its token, the ids published, those to try later and
+#: those to bury (each with its reason), and the future told once it is written.
+_Settlement = tuple[
+    str,
+    Sequence[int],
+    Sequence[tuple["Claimed", str]],
+    Sequence[tuple["Claimed", str]],
+    "asyncio.Future[None]",
+]
 
 
 @dataclass(slots=True)
@@ -153,6 +162,9 @@ class OutboxRelay:
         self._db_failing = False
         self._background: set[asyncio.Future[None]] = set()
         self._backlog_at = 0.0  # when the backlog gauges are read next
+        self._to_settle: list[_Settlement] = []
+        self._slot_freed = False
+        self._settler: asyncio.Future[None] | None = None
 
     def __repr__(self) -> str:
         return (
@@ -209,6 +221,7 @@ class OutboxRelay:
 
         def finished(task: asyncio.Task[None]) -> None:
             in_flight.discard(task)
+            self._slot_freed = True  # claim at once: no linger for this wake-up
             self._wake.set()  # a key's next row may be due now; a slot is free
             if not task.cancelled() and (error := task.exception()) is not None:
                 failures.append(error)  # a closed publisher or a bug: stop, and say it
@@ -251,6 +264,8 @@ class OutboxRelay:
                     await self._wait(None if until_idle else self._poll_interval)
                 if in_flight:
                     await asyncio.gather(*in_flight, return_exceptions=True)
+                if self._background:  # (a "due now" after recovery, before disposal)
+                    await asyncio.gather(*self._background, return_exceptions=True)
             if failures:
                 raise failures[0]
         finally:
@@ -262,7 +277,8 @@ class OutboxRelay:
                 await self._wake.wait()
         except TimeoutError:
             return
-        if self._linger and not self._stopping:
+        slot_freed, self._slot_freed = self._slot_freed, False
+        if self._linger and not self._stopping and not slot_freed:
             # Woken (a NOTIFY, a batch done): let the commits of the next moment join
             # this claim, rather than every relay claim once per commit.
             await asyncio.sleep(self._linger)
@@ -421,47 +437,71 @@ class OutboxRelay:
         later: Sequence[tuple[Claimed, str]],
         dead: Sequence[tuple[Claimed, str]],
     ) -> None:
-        lease = self._lease
-        try:
-            async with self._engine.begin() as conn:
-                if done:
-                    await conn.execute(lease.delete(), {"token": token, "ids": list(done)})
-                if later:
-                    await conn.execute(
-                        lease.retry_later(),
-                        [
-                            {"row": row.id, "token": token, "error": error[:2000]}
-                            | lease.params(delay=self._backoff(row.attempts))
-                            for row, error in later
-                        ],
-                    )
+        """Settle rows of the lease ``token``; returns once it is written (or the
+        database failed, when the rows stay leased: after the lease they are published
+        again, the accepted ones a second time: at least once).
+
+        Settlements of every batch in flight share one writer: what arrives while a
+        transaction is being written goes into the next one, so the database sees one
+        transaction per round trip, however many answers arrive meanwhile."""
+        written = asyncio.get_running_loop().create_future()
+        self._to_settle.append((token, done, later, dead, written))
+        if self._settler is None or self._settler.done():
+            self._settler = asyncio.ensure_future(self._write_settled())
+        await written
+
+    async def _write_settled(self) -> None:
+        while self._to_settle:
+            items, self._to_settle = self._to_settle, []
+            lease = self._lease
+            later = [
+                {"row": row.id, "token": token, "error": error[:2000]}
+                | lease.params(delay=self._backoff(row.attempts))
+                for token, _done, rows, _dead, _future in items
+                for row, error in rows
+            ]
+            dead = [
+                (
+                    {"row": row.id, "token": token, "error": error[:2000]} | lease.params(),
+                    row,
+                    error,
+                )
+                for token, _done, _later, rows, _future in items
+                for row, error in rows
+            ]
+            published = 0
+            try:
+                async with self._engine.begin() as conn:
+                    for token, done, _later, _dead, _future in items:
+                        if done:
+                            await conn.execute(lease.delete(), {"token": token, "ids": list(done)})
+                            published += len(done)
+                    if later:
+                        await conn.execute(lease.retry_later(), later)
+                    if dead:
+                        await conn.execute(lease.bury(), [params for params, *_ in dead])
+            except (SQLAlchemyError, OSError) as exc:
+                self._database_failed(exc)
+            else:
+                self.stats.published += published
+                self.stats.retried += len(later)
+                self.stats.dead += len(dead)
                 if dead:
-                    await conn.execute(
-                        lease.bury(),
-                        [
-                            {"row": row.id, "token": token, "error": error[:2000]} | lease.params()
-                            for row, error in dead
-                        ],
+                    _params, row, reason = dead[0]
+                    log.warning(
+                        "%d event(s) moved to the outbox's dead letters (first: #%d %s: %s); "
+                        "`tfso-events outbox dead` lists them, `outbox redrive` resends them",
+                        len(dead),
+                        row.id,
+                        row.detail_type,
+                        reason,
+                        extra={"dead": len(dead)},
                     )
-        except (SQLAlchemyError, OSError) as exc:
-            # The rows stay leased: after the lease they are published again (the ones
-            # accepted meanwhile a second time: at least once).
-            self._database_failed(exc)
-            return
-        self.stats.published += len(done)
-        self.stats.retried += len(later)
-        self.stats.dead += len(dead)
-        if dead:
-            row, reason = dead[0]
-            log.warning(
-                "%d event(s) moved to the outbox's dead letters (first: #%d %s: %s); "
-                "`tfso-events outbox dead` lists them, `outbox redrive` resends them",
-                len(dead),
-                row.id,
-                row.detail_type,
-                reason,
-                extra={"dead": len(dead)},
-            )
+            finally:
+                for item in items:
+                    future = item[4]
+                    if not future.done():
+                        future.set_result(None)
 
     def _health(self, accepted_any: bool, failed_passing: str | None) -> None:
         """One log line per change of state (failing, working again), and one "still
