@@ -66,13 +66,14 @@ typecheck: $(STAMP)
 pytest: $(STAMP) postgresql
 	$(BIN)/pytest -q
 
-# The demo needs the runtime only (msgspec, aiohttp, aioboto3, authlib, joserfc): a lean
-# venv of its own, not the development one (pyright, nodejs, moto, ...).
+# The demo needs the runtime (msgspec, aiohttp, aioboto3, authlib, joserfc) and the
+# outbox extra (SQLAlchemy, aiosqlite: its outbox step): a lean venv of its own, not the
+# development one (pyright, nodejs, moto, ...).
 DEMO_VENV := .venv-demo
 $(DEMO_VENV)/.installed: pyproject.toml $(LOCK)
 	$(PYTHON) -m venv $(DEMO_VENV)
 	$(DEMO_VENV)/bin/python -m pip install --quiet -c $(LOCK) pip
-	$(DEMO_VENV)/bin/python -m pip install --quiet -c $(LOCK) -e .
+	$(DEMO_VENV)/bin/python -m pip install --quiet -c $(LOCK) -e '.[outbox]'
 	touch $@
 
 demo: $(DEMO_VENV)/.installed

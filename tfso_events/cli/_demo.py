@@ -20,18 +20,16 @@ import argparse
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from tfso_events.catalog import validate_body
 from tfso_events.cli._app import command
 from tfso_events.cli._console import counted, print_table
 from tfso_events.errors import TfsoEventsError
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing._batching import RetryPolicy
-from tfso_events.publishing._protocols import Publisher
-from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
+from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
     from tfso_events.local import LocalHub, ReceivedEvent
@@ -174,81 +172,15 @@ def _has_outbox() -> bool:
 
 
 async def _outbox(hub: LocalHub, events: list[TfsoEvent]) -> tuple[Any, ...]:
-    """A service's way: each order row and its event committed in one transaction (the
-    outbox, SQLite), then a relay publishing the outbox through EventBridge."""
-    import tempfile
-
-    from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    from tfso_events.outbox import Outbox, OutboxRelay
+    """A service's way: orders and their events through the outbox, then a relay
+    (tfso_events/cli/_outbox.py, where the outbox's database code lives)."""
+    from tfso_events.cli._outbox import demo_orders
     from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
-    metadata = MetaData()
-    orders = Table(
-        "orders", metadata, Column("id", Integer, primary_key=True), Column("kind", String(128))
-    )
-    outbox = Outbox(metadata)
-    told: list[PublishResult | PublishFailure] = []
-    with tempfile.TemporaryDirectory(prefix="tfso-demo-") as tmp:
-        url = f"sqlite+aiosqlite:///{tmp}/orders.db"
-        engine = create_async_engine(url)
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
-            for event in events:
-                async with engine.begin() as conn:  # the order and its event, or neither
-                    await conn.execute(orders.insert().values(kind=event.detail_type))
-                    await outbox.add(conn, event)
-            async with TfsoEventBridgeClient(**_eventbridge_options(hub.url)) as client:
-                relay = OutboxRelay(url, _Told(client, told), outbox=outbox)
-                try:
-                    await relay.drain()
-                finally:
-                    await relay.aclose()
-            async with engine.connect() as conn:
-                left = await conn.scalar(select(func.count()).select_from(outbox.table))
-                committed = await conn.scalar(select(func.count()).select_from(orders))
-        finally:
-            await engine.dispose()
+    async with TfsoEventBridgeClient(**_eventbridge_options(hub.url)) as client:
+        told, committed, left = await demo_orders(client, events)
     print(f"  (outbox: {committed} orders committed, {left} events left in the outbox)")
-    return tuple(told)
-
-
-class _Told:
-    """The relay's publisher: the EventBridge client, keeping each outcome for the
-    demo's check (a :class:`~tfso_events.Publisher` by delegation)."""
-
-    def __init__(self, client: Publisher, told: list[PublishResult | PublishFailure]) -> None:
-        self._client = client
-        self._told = told
-
-    async def publish(self, event: TfsoEvent) -> PublishResult:
-        return await self._client.publish(event)
-
-    async def publish_many(
-        self,
-        events: Iterable[TfsoEvent],
-        *,
-        raise_on_error: bool = True,
-        on_result: OnResult | None = None,
-        retry: RetryPolicy | None = None,
-    ) -> BatchResult:
-        def tell(outcome: PublishResult | PublishFailure) -> None:
-            self._told.append(outcome)
-            if on_result is not None:
-                on_result(outcome)
-
-        return await self._client.publish_many(
-            events, raise_on_error=raise_on_error, on_result=tell, retry=retry
-        )
-
-    async def open(self) -> Self:
-        await self._client.open()
-        return self
-
-    async def aclose(self) -> None:
-        await self._client.aclose()
+    return told
 
 
 def _one(

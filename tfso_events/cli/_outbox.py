@@ -8,14 +8,19 @@ import asyncio
 import json
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any, Self
 
 from tfso_events.cli._app import arg, command, positive_int, seconds
+from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
+    from tfso_events.models._base import TfsoEvent
     from tfso_events.outbox import Outbox
+    from tfso_events.publishing._batching import RetryPolicy
+    from tfso_events.publishing._protocols import Publisher
 
-__all__ = ["outbox", "relay"]
+__all__ = ["demo_orders", "outbox", "relay"]
 
 _TABLE = arg(
     "--table",
@@ -303,3 +308,83 @@ def _print_dead(letters: list[Any], *, as_json: bool) -> None:
             f"#{letter.id} {letter.detail_type} (added {letter.added_at:%Y-%m-%d %H:%M:%S}, "
             f"{letter.attempts} attempts): {letter.reason}"
         )
+
+
+# -- `tfso-events demo`'s outbox step ---------------------------------------------------
+
+
+async def demo_orders(
+    publisher: Publisher, events: list[TfsoEvent]
+) -> tuple[tuple[PublishResult | PublishFailure, ...], int, int]:
+    """Commit one order row and its event per event, each pair in one SQLite
+    transaction, then drain the outbox through ``publisher`` with an ``OutboxRelay``;
+    returns each outcome, the orders committed and the rows left in the outbox."""
+    import tempfile
+
+    from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    from tfso_events.outbox import Outbox, OutboxRelay
+
+    metadata = MetaData()
+    orders = Table(
+        "orders", metadata, Column("id", Integer, primary_key=True), Column("kind", String(128))
+    )
+    box = Outbox(metadata)
+    told: list[PublishResult | PublishFailure] = []
+    with tempfile.TemporaryDirectory(prefix="tfso-demo-") as tmp:
+        url = f"sqlite+aiosqlite:///{tmp}/orders.db"
+        engine = create_async_engine(url)
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+            for event in events:
+                async with engine.begin() as conn:  # the order and its event, or neither
+                    await conn.execute(orders.insert().values(kind=event.detail_type))
+                    await box.add(conn, event)
+            relay = OutboxRelay(url, _Told(publisher, told), outbox=box)
+            try:
+                await relay.drain()
+            finally:
+                await relay.aclose()
+            async with engine.connect() as conn:
+                left = await conn.scalar(select(func.count()).select_from(box.table))
+                committed = await conn.scalar(select(func.count()).select_from(orders))
+        finally:
+            await engine.dispose()
+    return tuple(told), int(committed or 0), int(left or 0)
+
+
+class _Told:
+    """A publisher that keeps each outcome (for the demo's check), delegating the rest."""
+
+    def __init__(self, client: Publisher, told: list[PublishResult | PublishFailure]) -> None:
+        self._client = client
+        self._told = told
+
+    async def publish(self, event: TfsoEvent) -> PublishResult:
+        return await self._client.publish(event)
+
+    async def publish_many(
+        self,
+        events: Iterable[TfsoEvent],
+        *,
+        raise_on_error: bool = True,
+        on_result: OnResult | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> BatchResult:
+        def tell(outcome: PublishResult | PublishFailure) -> None:
+            self._told.append(outcome)
+            if on_result is not None:
+                on_result(outcome)
+
+        return await self._client.publish_many(
+            events, raise_on_error=raise_on_error, on_result=tell, retry=retry
+        )
+
+    async def open(self) -> Self:
+        await self._client.open()
+        return self
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
