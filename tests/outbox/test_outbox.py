@@ -334,3 +334,35 @@ def test_the_outbox_names_are_exported_and_documented() -> None:
         value = getattr(module, name)
         if isinstance(value, type):
             assert value.__doc__, name
+
+
+async def test_transactions_adding_for_one_key_commit_in_the_order_of_their_rows(
+    database: Database,
+) -> None:
+    """A second transaction adding for a key another open transaction holds waits for
+    its commit (PostgreSQL: the key's advisory lock; SQLite: the write lock), so the
+    key's rows are published in commit order."""
+    outbox, engine = database.outbox, database.engine
+    first = await engine.connect()
+    second = await engine.connect()
+    try:
+        await first.begin()
+        await outbox.add(first, order_event(1), ordering_key="account-7")
+        await second.begin()
+        adding = asyncio.ensure_future(outbox.add(second, order_event(2), ordering_key="account-7"))
+        await asyncio.sleep(0.3)
+        assert not adding.done(), "the second transaction should wait for the first"
+        await first.commit()
+        await asyncio.wait_for(adding, 10)
+        await second.commit()
+    finally:
+        await first.close()
+        await second.close()
+    publisher = MemoryPublisher()
+    relay = OutboxRelay(database.url, publisher, outbox=outbox)
+    try:
+        assert await relay.drain() == 2
+    finally:
+        await relay.aclose()
+    sent = [e.detail.content.first_name for e in publisher.events]  # type: ignore[attr-defined]
+    assert sent == ["order-1", "order-2"]
