@@ -366,3 +366,18 @@ async def test_transactions_adding_for_one_key_commit_in_the_order_of_their_rows
         await relay.aclose()
     sent = [e.detail.content.first_name for e in publisher.events]  # type: ignore[attr-defined]
     assert sent == ["order-1", "order-2"]
+
+
+async def test_the_wrong_form_for_the_connection_says_which_to_use(database: Database) -> None:
+    """add() with a sync connection and add_sync() with an async one raise TypeError
+    naming the other form, and write nothing."""
+    engine = create_engine(database.url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.begin() as conn, pytest.raises(TypeError, match="add_sync"):
+            await database.outbox.add(conn, order_event(1))  # type: ignore[arg-type]
+    finally:
+        engine.dispose()
+    async with database.engine.begin() as conn:
+        with pytest.raises(TypeError, match=r"await outbox\.add\(\)"):
+            database.outbox.add_sync(conn, order_event(1))  # type: ignore[arg-type]
+    assert await rows(database.engine, database.outbox) == 0

@@ -138,7 +138,16 @@ class Outbox:
         rows = self._rows(events, ordering_key)
         if not rows:
             return
-        connection = await conn.connection() if isinstance(conn, AsyncSession) else conn
+        given: object = conn  # (checked at run time too: a sync one would fail obscurely)
+        if isinstance(given, AsyncSession):
+            connection = await given.connection()
+        elif isinstance(given, AsyncConnection):
+            connection = given
+        else:
+            raise TypeError(
+                f"outbox.add() takes an AsyncConnection or AsyncSession, not "
+                f"{type(conn).__name__}; for a sync Connection or Session, use add_sync()"
+            )
         dialect = dialect_of(connection.dialect.name)
         if ordering_key is not None and dialect == POSTGRESQL:
             await connection.execute(*self._key_lock(ordering_key))
@@ -151,6 +160,12 @@ class Outbox:
         rows = self._rows(events, ordering_key)
         if not rows:
             return
+        given: object = conn
+        if isinstance(given, AsyncConnection | AsyncSession):
+            raise TypeError(
+                f"outbox.add_sync() takes a sync Connection or Session, not "
+                f"{type(conn).__name__}; await outbox.add() instead"
+            )
         connection = conn if isinstance(conn, Connection) else conn.connection()
         dialect = dialect_of(connection.dialect.name)
         if ordering_key is not None and dialect == POSTGRESQL:
