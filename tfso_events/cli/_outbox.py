@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
 from tfso_events.cli._app import arg, command, positive_int, seconds
+from tfso_events.cli._console import counted
 from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
@@ -260,7 +261,7 @@ async def _admin(args: argparse.Namespace) -> int:
                 _print_dead(letters, as_json=args.json)
             else:
                 count = await box.redrive(conn, args.ids)
-                print(f"{count} dead letter{'' if count == 1 else 's'} due again")
+                print(f"{counted(count, 'dead letter')} due again")
     finally:
         await engine.dispose()
     return 0
@@ -306,7 +307,7 @@ def _print_dead(letters: list[Any], *, as_json: bool) -> None:
     for letter in letters:
         print(
             f"#{letter.id} {letter.detail_type} (added {letter.added_at:%Y-%m-%d %H:%M:%S}, "
-            f"{letter.attempts} attempts): {letter.reason}"
+            f"{counted(letter.attempts, 'attempt')}): {letter.reason}"
         )
 
 
