@@ -178,7 +178,7 @@ async def test_four_relays_share_one_postgresql_and_publish_each_event_once(
     the work, and each relay stops cleanly on SIGTERM."""
     run = Run(database, hub, tmp_path, seed=27)
     await run.create_orders_table()
-    relays = [await run.relay("--lease", "30") for _ in range(4)]  # each one listening
+    relays = await asyncio.gather(*(run.relay("--lease", "30") for _ in range(4)))
     service = await run.service(rate=0, orders=ORDERS // 4)
     assert await service.wait() == 0
     await run.drained(within=DRAIN_WITHIN)

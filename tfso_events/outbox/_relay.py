@@ -54,6 +54,8 @@ log = logging.getLogger("tfso_events.outbox")
 #: (the relay's publish retry deadline is a third of it), short enough that the rows
 #: of a relay that died are published again soon.
 DEFAULT_LEASE = 60.0
+#: The longest a relay lingers after a NOTIFY when other relays keep claiming first.
+_MAX_LINGER = 0.1
 #: While the publisher keeps failing, a "still failing" line at most this often.
 _STILL_FAILING_EVERY = 60.0
 #: How often the backlog gauges are read (a query), when a meter provider takes them.
@@ -102,8 +104,9 @@ class OutboxRelay:
       (default: a deadline of a third of the lease; what is still failing then waits
       in the table for a later try, with backoff up to ``max_backoff`` (60 s));
     * ``max_attempts`` (``None``: no limit) claims of one row before it is a dead letter;
-    * ``linger`` (5 ms) how long a woken relay waits for more commits to claim together
-      (under a stream of small transactions, fewer and fuller claims).
+    * ``linger`` (5 ms) how long a relay woken by a NOTIFY waits for more commits to
+      claim together (under a stream of small transactions, fewer and fuller claims);
+      doubled, up to 100 ms, each time its claim finds that other relays took the rows.
 
     ::
 
@@ -148,6 +151,10 @@ class OutboxRelay:
         self._max_backoff = max_backoff
         self._max_attempts = max_attempts
         self._linger = linger
+        # Grows while this relay's claims after a wake-up come back empty (other relays
+        # were quicker), so the relays woken by each commit do not all claim each time.
+        self._lingering = linger
+        self._woken = False
         self.stats = RelayStats()
         """Counts of what this relay did (:class:`RelayStats`)."""
         self._wake = asyncio.Event()
@@ -279,9 +286,10 @@ class OutboxRelay:
             return
         slot_freed, self._slot_freed = self._slot_freed, False
         if self._linger and not self._stopping and not slot_freed:
-            # Woken (a NOTIFY, a batch done): let the commits of the next moment join
-            # this claim, rather than every relay claim once per commit.
-            await asyncio.sleep(self._linger)
+            # Woken by a NOTIFY: let the commits of the next moment join this claim,
+            # rather than every relay claim once per commit.
+            self._woken = True
+            await asyncio.sleep(self._lingering)
 
     async def _report_backlog(self) -> None:
         """Set the outbox gauges (:func:`tfso_events.telemetry.record_outbox`) at most
@@ -313,6 +321,9 @@ class OutboxRelay:
         if self._db_failing:
             self._db_failing = False
             log.info("the outbox database answers again")
+        if self._woken:  # a claim after a NOTIFY: was this relay too late for it?
+            self._woken = False
+            self._lingering = min(self._lingering * 2, _MAX_LINGER) if not rows else self._linger
         if not rows:
             return token, []
         self.stats.claimed += len(rows)
