@@ -20,6 +20,7 @@ the table above.
     TFSO_EVENTS_API_URL         the events API base URL
     TFSO_EVENTS_CLIENT_ID       Auth0 M2M application (client) id
     TFSO_EVENTS_CLIENT_SECRET   Auth0 M2M application secret
+    TFSO_EVENTS_OUTBOX_DB       the outbox's database URL (tfso-events relay and outbox)
     _X_AMZN_TRACE_ID            set by Lambda; forwarded as the PutEvents TraceHeader
     AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL
                                 where a ``local`` EventBridge client sends (botocore
@@ -63,6 +64,7 @@ __all__ = [
     "ENVIRONMENTS",
     "ENVIRONMENT_VAR",
     "LOCAL_URL",
+    "OUTBOX_DB_VAR",
     "TRACE_ID_VAR",
     "BusEnvironment",
     "Environment",
@@ -70,6 +72,7 @@ __all__ = [
     "resolve_bus_environment",
     "resolve_credentials",
     "resolve_environment",
+    "resolve_outbox_db",
     "validate_bus_environment",
 ]
 
@@ -83,6 +86,8 @@ AUTH0_DOMAIN_VAR = "TFSO_EVENTS_AUTH0_DOMAIN"
 API_URL_VAR = "TFSO_EVENTS_API_URL"
 CLIENT_ID_VAR = "TFSO_EVENTS_CLIENT_ID"
 CLIENT_SECRET_VAR = "TFSO_EVENTS_CLIENT_SECRET"
+#: The outbox's database URL for ``tfso-events relay`` and ``tfso-events outbox``.
+OUTBOX_DB_VAR = "TFSO_EVENTS_OUTBOX_DB"
 #: Lambda's X-Ray trace header; PutEvents accepts it as ``TraceHeader``.
 TRACE_ID_VAR = "_X_AMZN_TRACE_ID"
 
@@ -157,6 +162,23 @@ def _env(environ: Mapping[str, str] | None) -> Mapping[str, str]:
 
 def _nonempty(value: str | None) -> str | None:
     return value if value and value.strip() else None
+
+
+def resolve_outbox_db(db: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
+    """The outbox's database URL: ``db``, else ``TFSO_EVENTS_OUTBOX_DB``. A URL with a
+    password belongs in the variable (or a secret store that sets it) rather than on a
+    command line, which other users of the machine can read.
+
+    >>> resolve_outbox_db(environ={"TFSO_EVENTS_OUTBOX_DB": "sqlite:///app.db"})
+    'sqlite:///app.db'
+    """
+    found = _nonempty(db) or _nonempty(_env(environ).get(OUTBOX_DB_VAR))
+    if found is None:
+        raise ConfigurationError(
+            f"no outbox database: pass --db URL (or db=) or set {OUTBOX_DB_VAR} "
+            "(postgresql://user@host/db or sqlite:///path/app.db)"
+        )
+    return found.strip()
 
 
 def _url(value: str, what: str, example: str = "https://login.dev.tfso.io") -> str:

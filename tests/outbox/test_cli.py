@@ -32,20 +32,25 @@ def test_ddl_prints_the_table_for_the_dialect(
     assert ("BIGSERIAL" in out) == (dialect == "postgresql")
 
 
-def test_usage_errors_say_what_is_missing(capsys: pytest.CaptureFixture[str]) -> None:
-    """ddl without --dialect and status without --db exit 2 naming the option."""
+def test_usage_errors_say_what_is_missing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ddl without --dialect and status without --db (or TFSO_EVENTS_OUTBOX_DB) exit 2
+    naming the option and the variable."""
+    monkeypatch.delenv("TFSO_EVENTS_OUTBOX_DB", raising=False)
     assert main(["outbox", "ddl"]) == 2
     assert main(["outbox", "status"]) == 2
     err = capsys.readouterr().err
     assert "--dialect" in err
     assert "--db URL" in err
+    assert "TFSO_EVENTS_OUTBOX_DB" in err
 
 
 async def test_status_dead_and_redrive(
-    database: Database, capsys: pytest.CaptureFixture[str]
+    database: Database, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """status counts the backlog and dead letters, dead lists each with its reason,
-    redrive makes them due again."""
+    redrive makes them due again; TFSO_EVENTS_OUTBOX_DB stands for --db."""
     outbox, table = database.outbox, database.outbox.table.name
     async with database.engine.begin() as conn:
         await outbox.add(conn, order_event(1), order_event(2), order_event(3))
@@ -71,5 +76,6 @@ async def test_status_dead_and_redrive(
     assert "no such order" in listed
     assert await _cli("outbox", "redrive", "--db", database.url, "--table", table) == 0
     assert capsys.readouterr().out.strip() == "1 dead letter due again"
-    assert await _cli("outbox", "status", "--db", database.url, "--table", table) == 0
+    monkeypatch.setenv("TFSO_EVENTS_OUTBOX_DB", database.url)  # the URL off the command line
+    assert await _cli("outbox", "status", "--table", table) == 0
     assert "backlog     1" in capsys.readouterr().out

@@ -50,7 +50,12 @@ def _outbox(table: str) -> Outbox:
     "relay",
     help="publish the rows of a transactional outbox (run one or many, anywhere)",
     arguments=[
-        arg("--db", required=True, metavar="URL", help="postgresql://... or sqlite:///app.db"),
+        arg(
+            "--db",
+            metavar="URL",
+            help="postgresql://... or sqlite:///app.db (default TFSO_EVENTS_OUTBOX_DB, which "
+            "is safer for a URL with a password: command lines are visible to other users)",
+        ),
         _TABLE,
         arg("--via", required=True, choices=["eventbridge", "api"], help="which publisher"),
         arg(
@@ -149,6 +154,7 @@ def relay(args: argparse.Namespace) -> int:
 
 async def _relay(args: argparse.Namespace) -> int:
     from tfso_events.cli._publish import _client
+    from tfso_events.environments import resolve_outbox_db
     from tfso_events.errors import ConfigurationError
     from tfso_events.outbox import OutboxRelay
     from tfso_events.publishing._batching import RetryPolicy
@@ -159,9 +165,10 @@ async def _relay(args: argparse.Namespace) -> int:
     max_attempts = args.max_attempts
     args.max_attempts, args.retry_deadline = None, args.lease / 3
     try:
+        db = resolve_outbox_db(args.db)
         publisher, where = _client(args)
         relay = OutboxRelay(
-            args.db,
+            db,
             publisher,
             outbox=_outbox(args.table),
             batch_size=args.batch_size,
@@ -196,7 +203,11 @@ async def _relay(args: argparse.Namespace) -> int:
     help="the outbox table: ddl, status, dead letters, redrive",
     arguments=[
         arg("action", choices=["ddl", "status", "dead", "redrive"], help="what to do"),
-        arg("--db", metavar="URL", help="the database (status, dead, redrive)"),
+        arg(
+            "--db",
+            metavar="URL",
+            help="the database (status, dead, redrive; default TFSO_EVENTS_OUTBOX_DB)",
+        ),
         arg("--dialect", choices=["postgresql", "sqlite"], help="the DDL's dialect (ddl)"),
         _TABLE,
         arg(
@@ -232,12 +243,11 @@ def outbox(args: argparse.Namespace) -> int:
             return 2
         sys.stdout.write(_outbox(args.table).ddl(args.dialect))
         return 0
-    if not args.db:
-        print(f"tfso-events: outbox {args.action} needs --db URL", file=sys.stderr)
-        return 2
+    from tfso_events.environments import resolve_outbox_db
     from tfso_events.errors import ConfigurationError
 
     try:
+        args.db = resolve_outbox_db(args.db)
         return asyncio.run(_admin(args))
     except ConfigurationError as exc:
         print(f"tfso-events: {exc}", file=sys.stderr)

@@ -334,7 +334,7 @@ class OutboxRelay:
         if not self._db_failing:
             self._db_failing = True
             log.warning(
-                "cannot reach the outbox database (%s: %s); retrying every %g s",
+                "the outbox database failed (%s: %s); trying again every %g s",
                 type(exc).__name__,
                 exc,
                 self._poll_interval,
