@@ -21,6 +21,10 @@ the table above.
     TFSO_EVENTS_CLIENT_ID       Auth0 M2M application (client) id
     TFSO_EVENTS_CLIENT_SECRET   Auth0 M2M application secret
     TFSO_EVENTS_OUTBOX_DB       the outbox's database URL (tfso-events relay and outbox)
+    TFSO_EVENTS_ALLOW_INSECURE_HTTP
+                                ``1``/``true``/``yes``: accept plain ``http`` URLs for
+                                dev, pre-prod and prod (the secret and tokens then
+                                cross in clear; for a network you trust, never prod)
     _X_AMZN_TRACE_ID            set by Lambda; forwarded as the PutEvents TraceHeader
     AWS_ENDPOINT_URL_EVENTBRIDGE, AWS_ENDPOINT_URL
                                 where a ``local`` EventBridge client sends (botocore
@@ -32,6 +36,12 @@ environment's AWS account, the one the workload's AWS credentials belong to (the
 seed's ``busEnvironment: 'dev'`` with ``eventBusName: `tfso-${TfsoModules.Bank}-events```:
 the environment is not part of the bus name); in ``local`` to the same bus names on
 ``tfso-events hub`` at ``http://127.0.0.1:8642``, signed with dummy credentials.
+
+Plain ``http`` would carry the client secret and the bearer tokens in clear, so the
+Auth0 domain and the API URL of ``dev``, ``pre-prod`` and ``prod`` must be ``https``;
+``http`` is accepted for a loopback host (``127.0.0.1``, ``::1``, ``localhost``: the
+local hub, a sidecar), for the ``local`` environment (the local hub wherever it runs),
+or with the opt-in ``allow_insecure_http=True`` / ``TFSO_EVENTS_ALLOW_INSECURE_HTTP``.
 
 Every function takes ``environ=`` (default :data:`os.environ`), so tests pass a dict
 instead of touching the process environment::
@@ -45,6 +55,7 @@ instead of touching the process environment::
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -63,12 +74,14 @@ __all__ = [
     "CLIENT_SECRET_VAR",
     "ENVIRONMENTS",
     "ENVIRONMENT_VAR",
+    "INSECURE_HTTP_VAR",
     "LOCAL_URL",
     "OUTBOX_DB_VAR",
     "TRACE_ID_VAR",
     "BusEnvironment",
     "Environment",
     "amzn_trace_id",
+    "require_https",
     "resolve_bus_environment",
     "resolve_credentials",
     "resolve_environment",
@@ -88,6 +101,8 @@ CLIENT_ID_VAR = "TFSO_EVENTS_CLIENT_ID"
 CLIENT_SECRET_VAR = "TFSO_EVENTS_CLIENT_SECRET"
 #: The outbox's database URL for ``tfso-events relay`` and ``tfso-events outbox``.
 OUTBOX_DB_VAR = "TFSO_EVENTS_OUTBOX_DB"
+#: The opt-in to plain ``http`` for a non-loopback host outside ``local``.
+INSECURE_HTTP_VAR = "TFSO_EVENTS_ALLOW_INSECURE_HTTP"
 #: Lambda's X-Ray trace header; PutEvents accepts it as ``TraceHeader``.
 TRACE_ID_VAR = "_X_AMZN_TRACE_ID"
 
@@ -95,12 +110,14 @@ TRACE_ID_VAR = "_X_AMZN_TRACE_ID"
 @dataclass(frozen=True, slots=True)
 class Environment:
     """One resolved environment: ``name``, ``auth0_domain`` and ``api_url`` (URLs
-    without a trailing slash) and the Auth0 ``audience``."""
+    without a trailing slash), the Auth0 ``audience``, and ``allow_insecure_http``
+    (``True`` for ``local`` and after the opt-in: plain ``http`` is acceptable)."""
 
     name: str
     auth0_domain: str
     api_url: str
     audience: str = AUDIENCE
+    allow_insecure_http: bool = False
 
     @property
     def token_url(self) -> str:
@@ -188,20 +205,63 @@ def _url(value: str, what: str, example: str = "https://login.dev.tfso.io") -> s
     return value.strip().rstrip("/")
 
 
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    host = host.lower().rstrip(".")
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def require_https(url: str, setting: str, *, allow_insecure_http: bool = False) -> str:
+    """Return ``url`` if a secret or a token may be sent to it: ``https``, or ``http`` to
+    a loopback host (``127.0.0.0/8``, ``::1``, ``localhost``), or any ``http`` when
+    ``allow_insecure_http``. Otherwise raise :class:`~tfso_events.ConfigurationError`
+    naming ``setting`` (where the URL came from) and why.
+
+    >>> require_https("http://127.0.0.1:8642", "api_url")
+    'http://127.0.0.1:8642'
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "https" or allow_insecure_http or _is_loopback(parts.hostname):
+        return url
+    raise ConfigurationError(
+        f"{setting} is {url!r}: plain http would send the Auth0 client secret and the "
+        "bearer tokens in clear over the network; use an https URL (http is accepted only "
+        "for a loopback host such as the local hub at http://127.0.0.1:8642, for the "
+        f"'local' environment, or with allow_insecure_http=True / {INSECURE_HTTP_VAR}=1 "
+        "on a network you trust)"
+    )
+
+
 def resolve_environment(
     name: str | None = None,
     *,
     auth0_domain: str | None = None,
     api_url: str | None = None,
     audience: str | None = None,
+    allow_insecure_http: bool | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Environment:
     """Resolve ``name`` (or ``TFSO_EVENTS_ENVIRONMENT``) into an :class:`Environment`,
     applying overrides: arguments first, then ``TFSO_EVENTS_AUTH0_DOMAIN`` /
     ``TFSO_EVENTS_API_URL``, then the built-in table.
 
+    Outside ``local``, both URLs must be ``https`` unless their host is loopback or
+    ``allow_insecure_http`` (default: ``TFSO_EVENTS_ALLOW_INSECURE_HTTP`` is ``1``,
+    ``true`` or ``yes``) says plain http is acceptable (:func:`require_https`).
+
     Raises :class:`~tfso_events.ConfigurationError` for an unknown or missing
-    environment (the message lists the valid ones) or an override that is not a URL.
+    environment (the message lists the valid ones), an override that is not a URL, or
+    a plain http URL that is not allowed (the message names the setting).
     """
     env = _env(environ)
     chosen = _nonempty(name) or _nonempty(env.get(ENVIRONMENT_VAR))
@@ -213,14 +273,22 @@ def resolve_environment(
     base = _TABLE.get(chosen.strip().lower())
     if base is None:
         raise ConfigurationError(f"unknown environment {chosen!r}; valid environments: {valid}")
-    domain = _nonempty(auth0_domain) or _nonempty(env.get(AUTH0_DOMAIN_VAR))
-    api = _nonempty(api_url) or _nonempty(env.get(API_URL_VAR))
-    return Environment(
-        base.name,
-        _url(domain, "auth0_domain") if domain else base.auth0_domain,
-        _url(api, "api_url") if api else base.api_url,
-        _nonempty(audience) or base.audience,
-    )
+    if allow_insecure_http is None:
+        allow_insecure_http = (env.get(INSECURE_HTTP_VAR) or "").strip().lower() in _TRUE
+    insecure = allow_insecure_http or base.name == "local"
+    urls: list[str] = []
+    for argument, value, variable, default in (
+        ("auth0_domain", auth0_domain, AUTH0_DOMAIN_VAR, base.auth0_domain),
+        ("api_url", api_url, API_URL_VAR, base.api_url),
+    ):
+        if _nonempty(value):
+            setting, url = f"{argument}=", _url(str(value), argument)
+        elif _nonempty(env.get(variable)):
+            setting, url = variable, _url(env[variable], variable)
+        else:
+            setting, url = f"the {base.name} default", default
+        urls.append(require_https(url, setting, allow_insecure_http=insecure))
+    return Environment(base.name, urls[0], urls[1], _nonempty(audience) or base.audience, insecure)
 
 
 def resolve_credentials(

@@ -161,3 +161,97 @@ def test_client_class_is_cheap_to_import() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# -- plain http (issue 24, item 2) -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["dev", "pre-prod", "prod"])
+@pytest.mark.parametrize(
+    ("argument", "variable"),
+    [("auth0_domain", "TFSO_EVENTS_AUTH0_DOMAIN"), ("api_url", "TFSO_EVENTS_API_URL")],
+)
+def test_plain_http_outside_loopback_is_refused(name: str, argument: str, variable: str) -> None:
+    """dev/pre-prod/prod with an http Auth0 domain or API URL on a network host is a
+    ConfigurationError naming the setting it came from (argument or variable) and why."""
+    url = "http://events.example.com"
+    with pytest.raises(ConfigurationError) as by_argument:
+        resolve_environment(name, **{argument: url}, environ={})
+    assert f"{argument}=" in str(by_argument.value)
+    assert "in clear" in str(by_argument.value)
+    with pytest.raises(ConfigurationError) as by_variable:
+        resolve_environment(name, environ={variable: url})
+    assert variable in str(by_variable.value)
+    assert "TFSO_EVENTS_ALLOW_INSECURE_HTTP" in str(by_variable.value)
+
+
+def test_the_api_client_refuses_plain_http_in_prod(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TfsoEventApiClient("prod") with TFSO_EVENTS_AUTH0_DOMAIN / TFSO_EVENTS_API_URL on
+    plain http is refused before any network call, naming the variable."""
+    from tfso_events import TfsoEventApiClient
+
+    monkeypatch.delenv("TFSO_EVENTS_ALLOW_INSECURE_HTTP", raising=False)
+    monkeypatch.setenv("TFSO_EVENTS_AUTH0_DOMAIN", "http://login.example.com")
+    with pytest.raises(ConfigurationError, match="TFSO_EVENTS_AUTH0_DOMAIN"):
+        TfsoEventApiClient("prod", "id", "secret")
+    monkeypatch.delenv("TFSO_EVENTS_AUTH0_DOMAIN")
+    monkeypatch.setenv("TFSO_EVENTS_API_URL", "http://events.example.com")
+    with pytest.raises(ConfigurationError, match="TFSO_EVENTS_API_URL"):
+        TfsoEventApiClient("prod", "id", "secret")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8642",
+        "http://127.9.9.9",
+        "http://[::1]:8642",
+        "http://localhost:8642",
+        "https://events.example.com",
+    ],
+)
+def test_https_or_loopback_is_accepted(url: str) -> None:
+    """https anywhere, and http to a loopback host (the local hub), are accepted in prod."""
+    env = resolve_environment("prod", auth0_domain=url, api_url=url, environ={})
+    assert (env.auth0_domain, env.api_url, env.allow_insecure_http) == (url, url, False)
+
+
+def test_local_environment_takes_http_anywhere() -> None:
+    """The local environment is the local hub, wherever it runs (http://hub:8642 in a
+    compose network): plain http is accepted there."""
+    env = resolve_environment("local", environ={"TFSO_EVENTS_API_URL": "http://hub:8642"})
+    assert env.api_url == "http://hub:8642"
+    assert env.allow_insecure_http
+
+
+@pytest.mark.parametrize("value", ["1", "true", "YES"])
+def test_the_insecure_opt_in(value: str) -> None:
+    """allow_insecure_http=True or TFSO_EVENTS_ALLOW_INSECURE_HTTP accepts plain http
+    (and "0" or an explicit False does not)."""
+    url = "http://events.example.com"
+    by_variable = resolve_environment(
+        "dev", api_url=url, environ={"TFSO_EVENTS_ALLOW_INSECURE_HTTP": value}
+    )
+    assert by_variable.api_url == url
+    assert resolve_environment("dev", api_url=url, allow_insecure_http=True, environ={})
+    with pytest.raises(ConfigurationError):
+        resolve_environment("dev", api_url=url, environ={"TFSO_EVENTS_ALLOW_INSECURE_HTTP": "0"})
+    with pytest.raises(ConfigurationError):
+        resolve_environment(
+            "dev",
+            api_url=url,
+            allow_insecure_http=False,
+            environ={"TFSO_EVENTS_ALLOW_INSECURE_HTTP": value},
+        )
+
+
+def test_token_provider_refuses_plain_http() -> None:
+    """A TokenProvider built directly refuses a plain http Auth0 domain on a network host
+    (the secret would be posted in clear), unless allowed; loopback is fine."""
+    from tfso_events.auth import TokenProvider
+
+    with pytest.raises(ConfigurationError, match="auth0_domain"):
+        TokenProvider("http://login.example.com", "id", "secret")
+    assert TokenProvider("http://127.0.0.1:9", "id", "secret").auth0_domain
+    allowed = TokenProvider("http://login.example.com", "id", "secret", allow_insecure_http=True)
+    assert allowed.auth0_domain == "http://login.example.com"

@@ -224,6 +224,7 @@ def test_public_names() -> None:
         "DEFAULT_CLIENT_ID",
         "DEFAULT_CLIENT_SECRET",
         "DEFAULT_MAX_REQUEST_BYTES",
+        "DEFAULT_READ_TIMEOUT",
         "DEFAULT_PORT",
         "DEFAULT_TOKEN_TTL",
         "Faults",

@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+from tfso_events._clip import clip
 from tfso_events._secret import Secret
 from tfso_events.auth._tokens import (
     AccessToken,
@@ -26,7 +27,7 @@ from tfso_events.auth._tokens import (
     build_token_request,
     interpret_token_response,
 )
-from tfso_events.environments import AUDIENCE
+from tfso_events.environments import AUDIENCE, require_https
 from tfso_events.errors import AuthenticationError, ConfigurationError
 from tfso_events.publishing._batching import UNANSWERED, RetryableCallError, RetryPolicy
 
@@ -53,7 +54,9 @@ async def post_token_request(
     request_timeout: float = DEFAULT_TOKEN_TIMEOUT,
 ) -> TokenResponse:
     """The aiohttp transport: send ``request`` on ``session``. Connection errors and
-    timeouts become :class:`~tfso_events.publishing._batching.RetryableCallError`."""
+    timeouts become :class:`~tfso_events.publishing._batching.RetryableCallError`.
+    A redirect is never followed (it would re-post the client secret to wherever it
+    points): the 3xx is handed back as the answer."""
     import aiohttp
 
     try:
@@ -62,6 +65,7 @@ async def post_token_request(
             data=request.body,
             headers=dict(request.headers),
             timeout=aiohttp.ClientTimeout(total=request_timeout),
+            allow_redirects=False,
         ) as response:
             body = await response.read()
             headers = {k.lower(): v for k, v in response.headers.items()}
@@ -89,6 +93,9 @@ class TokenProvider:
     * ``transport`` — any async ``TokenRequest -> TokenResponse`` instead of aiohttp;
     * ``retry`` — attempts and backoff for 5xx/429/connection errors
       (:data:`DEFAULT_TOKEN_RETRY`); ``timeout`` — seconds per request;
+    * ``allow_insecure_http`` — accept a plain ``http`` Auth0 domain that is not a
+      loopback host (the secret then crosses in clear); refused by default with a
+      :class:`~tfso_events.ConfigurationError`;
     * ``clock``/``sleep`` — monotonic clock and sleep, replaceable in tests.
 
     >>> async def main():  # doctest: +SKIP
@@ -109,6 +116,7 @@ class TokenProvider:
         transport: TokenTransport | None = None,
         retry: RetryPolicy = DEFAULT_TOKEN_RETRY,
         timeout: float = DEFAULT_TOKEN_TIMEOUT,
+        allow_insecure_http: bool = False,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
     ) -> None:
@@ -122,7 +130,9 @@ class TokenProvider:
         self._secret = Secret.wrap(client_secret)
         if not self._secret:
             raise ConfigurationError("client_secret must not be empty")
-        self.auth0_domain = auth0_domain.rstrip("/")
+        self.auth0_domain = require_https(
+            auth0_domain.rstrip("/"), "auth0_domain", allow_insecure_http=allow_insecure_http
+        )
         self.client_id = client_id
         self.audience = audience
         self.auth_method: AuthMethod = auth_method
@@ -254,7 +264,7 @@ class TokenProvider:
                     log.warning(
                         "token endpoint %s: %s (attempt %d of %s), retrying in %.2f s",
                         key.token_url,
-                        exc,
+                        clip(exc),
                         attempt,
                         self._retry.max_attempts or "unlimited",
                         delay,
@@ -282,7 +292,7 @@ class TokenProvider:
                 "could not refresh the token for scope %s (%s); using the current one, "
                 "valid %.0f s more",
                 key.scope,
-                exc,
+                clip(exc),
                 stale.expires_at - self._clock(),
             )
             return stale

@@ -20,6 +20,7 @@ from typing import Literal
 
 import msgspec
 
+from tfso_events._clip import clip
 from tfso_events._secret import Secret
 from tfso_events.environments import AUDIENCE, AUTH0_DOMAIN_VAR, CLIENT_ID_VAR, CLIENT_SECRET_VAR
 from tfso_events.errors import AuthenticationError, ConfigurationError
@@ -346,6 +347,8 @@ def interpret_token_response(
     * 400/401/403 and other 4xx → :class:`~tfso_events.AuthenticationError` with
       Auth0's ``error_description`` and what to do;
     * 404/405 → :class:`~tfso_events.ConfigurationError` (no token endpoint there);
+    * 3xx → :class:`~tfso_events.ConfigurationError` naming the status and the
+      ``Location``: a redirect is never followed, since it would re-post the secret;
     * 408, 429 and 5xx → :class:`~tfso_events.publishing._batching.RetryableCallError`
       carrying ``Retry-After``.
 
@@ -370,6 +373,13 @@ def interpret_token_response(
         lifetime = body.expires_in if body.expires_in and body.expires_in > 0 else None
         return AccessToken(
             body.access_token, key, lifetime or _DEFAULT_LIFETIME, obtained_at=received_at
+        )
+    if 300 <= status < 400:
+        location = clip(response.headers.get("location") or "(no Location header)")
+        raise ConfigurationError(
+            f"{where} answered HTTP {status} redirecting to {location}; redirects are not "
+            "followed (the client secret would be posted there): set auth0_domain or "
+            f"{AUTH0_DOMAIN_VAR} to the tenant URL that answers {key.token_url} itself"
         )
     error, description = _describe(response.body, secret, key.client_id)
     if status in (408, 429) or status >= 500:

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO, Any, TypeVar
 
+from tfso_events._files import open_private
 from tfso_events._threads import in_a_thread
 from tfso_events.cli._app import arg, command, positive_int, seconds
 from tfso_events.cli._console import Progress, counted
@@ -274,7 +275,7 @@ def publish(args: argparse.Namespace) -> int:
             print("\ntfso-events publish: interrupted before the first record", file=sys.stderr)
             _summary(args, _Tally(stopped="interrupted"), "nowhere", 0.0)
             if args.failed_out:
-                with contextlib.suppress(OSError), open(args.failed_out, "wb"):
+                with contextlib.suppress(OSError), open_private(args.failed_out, "wb"):
                     pass
             return 130
 
@@ -327,8 +328,9 @@ async def _main(args: argparse.Namespace, records: RecordFile) -> int:
                     if not path:
                         continue
                     try:
-                        # ASYNC230: blocking opens, once, before anything is in flight
-                        opened = files.enter_context(open(path, "wb"))  # noqa: ASYNC230
+                        # Blocking opens, once, before anything is in flight; payloads
+                        # go in: owner-only (0600).
+                        opened = files.enter_context(open_private(path, "wb"))
                     except OSError as exc:
                         return _usage(f"cannot write {path}: {exc.strerror or exc}")
                     setattr(outputs, option, opened)

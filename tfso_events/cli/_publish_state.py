@@ -22,6 +22,8 @@ from typing import IO
 
 import msgspec
 
+from tfso_events._files import open_private
+
 __all__ = ["StateError", "StateFile"]
 
 _KIND = "tfso-events publish state"
@@ -78,9 +80,9 @@ class StateFile:
                 if self._partial:  # a last line a crash cut short: not trusted, cut off
                     os.truncate(self.path, os.path.getsize(self.path) - self._partial)
                 # Line-buffered: each confirmation is one write(2), at once.
-                self._out = open(self.path, "a", encoding="utf-8", buffering=1)  # noqa: SIM115
+                self._out = open_private(self.path, "a", buffering=1)
             else:
-                self._out = open(self.path, "w", encoding="utf-8", buffering=1)  # noqa: SIM115
+                self._out = open_private(self.path, "w", buffering=1)
                 self._out.write(msgspec.json.encode(self._header).decode() + "\n")
             self._sync()
         except OSError as exc:

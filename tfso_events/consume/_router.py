@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, Protocol, TypeVar, cast, overload
 
 import tfso_events.telemetry as telemetry
+from tfso_events._clip import clip
 from tfso_events.catalog import parse_event
 from tfso_events.consume._records import Delivery, Via, decode_sqs_body, read_lambda_event
 from tfso_events.consume.dedupe import Claim, DedupeStore, MemoryDedupeStore
@@ -644,11 +645,11 @@ class LambdaHandler:
                     if claim.state == "done":  # handled before: the only skip
                         if logger.isEnabledFor(logging.DEBUG):
                             logger.debug(
-                                "%s: skipped %s %s, a duplicate (key %r)",
+                                "%s: skipped %s %s, a duplicate (key %s)",
                                 _where(via, index, record),
-                                event.detail_type,
-                                event.id,
-                                key,
+                                clip(event.detail_type),
+                                clip(event.id),
+                                clip(key),
                                 extra=_extra(via, record, event.detail_type),
                             )
                         if observed is not None:
@@ -662,11 +663,11 @@ class LambdaHandler:
                     token = claim.token
             except Exception as exc:
                 logger.error(
-                    "%s: the dedupe key of %s %s could not be claimed: %r",
+                    "%s: the dedupe key of %s %s could not be claimed: %s",
                     _where(via, index, record),
-                    event.detail_type,
-                    event.id,
-                    exc,
+                    clip(event.detail_type),
+                    clip(event.id),
+                    clip(repr(exc)),
                     extra=_extra(via, record, event.detail_type),
                 )
                 if observed is not None:
@@ -699,16 +700,18 @@ class LambdaHandler:
             try:
                 completed = await store.complete(key, token, ttl=self.ttl)  # type: ignore[arg-type, union-attr]
             except Exception as exc:  # handled all the same; the lease still holds the key
-                logger.warning("dedupe key %r could not be completed: %r", key, exc)
+                logger.warning(
+                    "dedupe key %s could not be completed: %s", clip(key), clip(repr(exc))
+                )
             else:
                 if not completed:
                     logger.warning(
-                        "%s: the claim on dedupe key %r lapsed before its handler finished "
+                        "%s: the claim on dedupe key %s lapsed before its handler finished "
                         "(the lease, %s s, is shorter than the handler took): another "
                         "invocation may have run it too. Size the lease to the function's "
                         "timeout (see docs/consuming.md)",
                         _where(via, index, record),
-                        key,
+                        clip(key),
                         lease,
                         extra=_extra(via, record, event.detail_type),
                     )
@@ -739,8 +742,8 @@ class LambdaHandler:
                 logger.debug(
                     "%s: skipped %s %s, no handler takes it",
                     _where(via, index, record),
-                    event.detail_type,
-                    event.id,
+                    clip(event.detail_type),
+                    clip(event.id),
                     extra=_extra(via, record, event.detail_type),
                 )
             return None
@@ -761,7 +764,7 @@ class LambdaHandler:
         logger.warning(
             "%s: %s",
             _where(via, index, record),
-            error,
+            clip(error),
             extra=_extra(via, record, event.detail_type),
         )
         return error
@@ -788,7 +791,7 @@ class LambdaHandler:
         try:
             await store.release(key, token)
         except Exception as exc:  # the lease frees it in the end
-            logger.warning("dedupe key %r could not be released: %r", key, exc)
+            logger.warning("dedupe key %s could not be released: %s", clip(key), clip(repr(exc)))
 
 
 def _remaining_seconds(context: object) -> float | None:
@@ -846,7 +849,10 @@ def _held(
         detail_type=event.detail_type,
     )
     logger.warning(
-        "%s: %s", _where(via, index, record), error, extra=_extra(via, record, event.detail_type)
+        "%s: %s",
+        _where(via, index, record),
+        clip(error),
+        extra=_extra(via, record, event.detail_type),
     )
     return error
 
@@ -872,15 +878,25 @@ def _message_id(via: Via, record: Mapping[str, Any]) -> str | None:
 
 
 def _where(via: Via, index: int, record: Mapping[str, Any]) -> str:
+    # Ids come from the record: clipped, as everything from outside in a log line.
     if via == "sqs":
-        return f"SQS message {record.get('messageId')} (record {index})"
+        return f"SQS message {clip(record.get('messageId'))} (record {index})"
     if via == "sns":
-        return f"SNS message {_message_id(via, record)} (record {index})"
-    return f"EventBridge event {_message_id(via, record)}"
+        return f"SNS message {clip(_message_id(via, record))} (record {index})"
+    return f"EventBridge event {clip(_message_id(via, record))}"
+
+
+def _clipped(value: str | None) -> str | None:
+    return None if value is None else clip(value)
 
 
 def _extra(via: Via, record: Mapping[str, Any], detail_type: str | None) -> dict[str, Any]:
-    return {"via": via, "message_id": _message_id(via, record), "detail_type": detail_type}
+    # Structured handlers print extra= fields too: bounded like the message.
+    return {
+        "via": via,
+        "message_id": _clipped(_message_id(via, record)),
+        "detail_type": _clipped(detail_type),
+    }
 
 
 def _fifo_failures(records: Sequence[Mapping[str, Any]], first: int) -> BatchResponse:
@@ -905,10 +921,10 @@ def _log_handler_failure(
     logger.error(
         "%s: the handler of %s %s raised %s: %s",
         _where(via, index, record),
-        event.detail_type,
-        event.id,
+        clip(event.detail_type),
+        clip(event.id),
         type(exc).__name__,
-        exc,
+        clip(exc),
         exc_info=exc,
         extra=_extra(via, record, event.detail_type),
     )
@@ -921,13 +937,13 @@ def _log_invalid(
     logger.warning(
         "%s is not %s the catalog accepts: %s at `%s`",
         _where(via, index, record),
-        what,
-        error.reason,
-        error.path,
+        clip(what),
+        clip(error.reason),
+        clip(error.path),
         extra={
             **_extra(via, record, error.detail_type),
-            "json_path": error.path,
-            "reason": error.reason,
+            "json_path": clip(error.path),
+            "reason": clip(error.reason),
         },
     )
 

@@ -228,15 +228,18 @@ class DynamoDBDedupeStore:
             import aioboto3
             from aiobotocore.config import AioConfig
 
+            from tfso_events._botocore import open_client
+
             session = self._session or aioboto3.Session()
             stack = contextlib.AsyncExitStack()
-            self._client = await stack.enter_async_context(
-                session.client(
-                    "dynamodb",
-                    region_name=self._region_name,
-                    endpoint_url=self._endpoint_url,
-                    config=AioConfig(retries={"mode": "standard"}),
-                )
+            # open_client: botocore's DEBUG logs redacted from the first request on.
+            self._client, _ = await open_client(
+                stack,
+                session,
+                "dynamodb",
+                region_name=self._region_name,
+                endpoint_url=self._endpoint_url,
+                config=AioConfig(retries={"mode": "standard"}),
             )
             self._exit = stack
         return self._client

@@ -20,6 +20,7 @@ from tfso_events.local._hub import (
     DEFAULT_CLIENT_SECRET,
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_PORT,
+    DEFAULT_READ_TIMEOUT,
     DEFAULT_TOKEN_TTL,
     LocalHub,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_PORT",
+    "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TOKEN_TTL",
     "Faults",
     "LocalHub",

@@ -497,12 +497,15 @@ class Bus:
         if self._sqs is None:
             import aioboto3
 
+            from tfso_events._botocore import open_client
+
             stack = contextlib.AsyncExitStack()
             session = aioboto3.Session(
                 aws_access_key_id="local", aws_secret_access_key="local", region_name=region
             )
-            self._sqs = await stack.enter_async_context(
-                session.client("sqs", endpoint_url=self.sqs_endpoint_url)
+            # The one way the package creates a botocore client (redacted DEBUG logs).
+            self._sqs, _ = await open_client(
+                stack, session, "sqs", endpoint_url=self.sqs_endpoint_url
             )
             self._sqs_stack = stack
         try:

@@ -31,10 +31,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from tfso_events._clip import clip
 from tfso_events.catalog import event_classes, validate_body
 from tfso_events.errors import EventValidationError
 from tfso_events.local._bus import ACCOUNT, REGION, bus_name
-from tfso_events.local._http import BodyTooLarge, clip, json_response, logger, read_body
+from tfso_events.local._http import BodyTooLarge, json_response, logger, read_body
 from tfso_events.local._rules_api import RULE_OPERATIONS, answer
 from tfso_events.local._state import HubState
 from tfso_events.local._store import StoredEntry, resources_json, unreadable_number

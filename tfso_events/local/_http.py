@@ -1,7 +1,9 @@
-"""Small HTTP helpers shared by the hub's endpoints: JSON answers and bounded bodies."""
+"""Small HTTP helpers shared by the hub's endpoints: JSON answers and bounded bodies
+(in size, and in time: :data:`READ_TIMEOUT`)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -9,11 +11,13 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
+from tfso_events._clip import clip
+
 __all__ = [
     "MAX_HEADER_BYTES",
-    "MAX_LOGGED_CHARS",
+    "READ_TIMEOUT",
+    "BodyTimeout",
     "BodyTooLarge",
-    "clip",
     "error_middleware",
     "json_response",
     "read_body",
@@ -31,21 +35,16 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 #: that the hub, not the parser, answers: in its JSON shape, logging no header content.
 MAX_HEADER_BYTES = 8190
 PARSER_HEADER_BYTES = 128 * 1024
-#: Client-supplied text (a detail-type, a path) is cut to this many characters in logs.
-MAX_LOGGED_CHARS = 200
-
-
-def clip(value: object, limit: int = MAX_LOGGED_CHARS) -> str:
-    """``repr(value)``, cut to ``limit`` characters with a note of the full length: what
-    a client sent goes into a log line bounded, however long it was."""
-    text = repr(value)
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}... ({len(text)} chars)"
+#: Seconds a client has to send the rest of a request body (``LocalHub(read_timeout=)``).
+READ_TIMEOUT = web.AppKey("read_timeout", float)
 
 
 class BodyTooLarge(Exception):
     """The request body is over the hub's limit."""
+
+
+class BodyTimeout(Exception):
+    """The client did not send the whole body within the read timeout."""
 
 
 def json_response(
@@ -62,14 +61,19 @@ def json_response(
 
 
 async def read_body(request: web.Request) -> bytes:
-    """The whole body, or :class:`BodyTooLarge` if it is over ``client_max_size``."""
+    """The whole body, or :class:`BodyTooLarge` if it is over ``client_max_size``, or
+    :class:`BodyTimeout` if it has not all arrived within the app's :data:`READ_TIMEOUT`
+    (the middleware answers 408 and closes the connection)."""
     limit = request.client_max_size
     if request.content_length is not None and request.content_length > limit:
         raise BodyTooLarge
     try:
-        return await request.read()
+        async with asyncio.timeout(request.app[READ_TIMEOUT]):
+            return await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise BodyTooLarge from None
+    except TimeoutError:
+        raise BodyTimeout from None
 
 
 @web.middleware
@@ -99,6 +103,30 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             )
     try:
         return await handler(request)
+    except BodyTimeout:
+        # A client that trickles (or stops sending) its body holds a connection: answer
+        # and close it, rather than wait for the rest forever.
+        logger.debug(
+            "local hub: %s %s: the body did not arrive within %s s; closing",
+            request.method,
+            clip(request.path),
+            request.app[READ_TIMEOUT],
+        )
+        response = json_response(
+            408,
+            {
+                "error": "request_timeout",
+                "message": f"the request body did not arrive within {request.app[READ_TIMEOUT]} s",
+            },
+        )
+        response.force_close()
+        # Answer, then hang up at once: no lingering read of a body that is not coming
+        # (the transport sends what is buffered before it closes).
+        await response.prepare(request)
+        await response.write_eof()
+        if request.transport is not None:
+            request.transport.close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

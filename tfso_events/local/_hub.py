@@ -27,7 +27,12 @@ from tfso_events.local._bus import (
 from tfso_events.local._eventbridge import eventbridge_routes
 from tfso_events.local._events_api import events_api_routes
 from tfso_events.local._faults import Faults
-from tfso_events.local._http import PARSER_HEADER_BYTES, error_middleware, json_response
+from tfso_events.local._http import (
+    PARSER_HEADER_BYTES,
+    READ_TIMEOUT,
+    error_middleware,
+    json_response,
+)
 from tfso_events.local._state import HubState
 from tfso_events.local._store import EventStore, ReceivedEvent, Via
 from tfso_events.local._tokens import TokenIssuer
@@ -37,6 +42,7 @@ __all__ = [
     "DEFAULT_CLIENT_SECRET",
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_PORT",
+    "DEFAULT_READ_TIMEOUT",
     "DEFAULT_TOKEN_TTL",
     "HOST",
     "LocalHub",
@@ -57,6 +63,9 @@ DEFAULT_TOKEN_TTL = 86400
 #: PutEvents request limit, summed with AWS's entry-size formula.
 DEFAULT_MAX_REQUEST_BYTES = 256 * 1024
 _MAX_REQUEST_BYTES_CAP = 1024 * 1024
+#: Seconds a connection has to send a whole request (headers, then body) from when it
+#: opened or its last answer went out; an idle keep-alive connection closes after it too.
+DEFAULT_READ_TIMEOUT = 60.0
 
 
 class LocalHub:
@@ -77,7 +86,10 @@ class LocalHub:
     ``max_request_bytes`` (PutEvents size limit, 256 KiB), ``strict`` (refuse PutEvents
     entries whose detail-type is not in the catalog), ``faults`` (initial
     :class:`Faults`), ``default_client`` (register ``local-client``/``local-secret``
-    with every module scope).
+    with every module scope), ``read_timeout`` (seconds a connection has to send its
+    request headers, from when it opened or was last answered, and again its body; a
+    connection that has not is closed, so partial requests cannot hold sockets open;
+    60 s).
 
     ``async with`` (or ``await start()``/``await stop()``) runs it on the current event
     loop. A plain ``with LocalHub() as hub:`` runs it on a private loop in a daemon
@@ -99,6 +111,7 @@ class LocalHub:
         sqs_endpoint_url: str | None = None,
         delivery_attempts: int = DEFAULT_ATTEMPTS,
         delivery_backoff: float = DEFAULT_BACKOFF,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
     ) -> None:
         if not 1 <= max_request_bytes <= _MAX_REQUEST_BYTES_CAP:
             raise ValueError(
@@ -107,6 +120,9 @@ class LocalHub:
             )
         if not 0 <= port <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
+        if not read_timeout > 0:
+            raise ValueError(f"read_timeout must be positive, got {read_timeout}")
+        self._read_timeout = float(read_timeout)
         self._requested_port = port
         self.faults: Faults = faults if faults is not None else Faults()
         """The fault knobs (:class:`Faults`); change them at any time."""
@@ -153,6 +169,7 @@ class LocalHub:
             # JSON escaping can double a Detail; anything bigger is refused as too large.
             client_max_size=8 * state.max_request_bytes,
         )
+        app[READ_TIMEOUT] = self._read_timeout
         app.add_routes(auth0_routes(state))
         app.add_routes(events_api_routes(state))
         app.add_routes(eventbridge_routes(state))
@@ -165,6 +182,10 @@ class LocalHub:
             # The middleware refuses header lines over MAX_HEADER_BYTES in JSON.
             max_field_size=PARSER_HEADER_BYTES,
             max_line_size=PARSER_HEADER_BYTES,
+            # aiohttp closes a connection still waiting for (the rest of) its request
+            # headers this long after it opened or was last answered: the read timeout
+            # of the header phase (read_body bounds the body).
+            keepalive_timeout=self._read_timeout,
         )
         await runner.setup()
         try:

@@ -13,7 +13,7 @@ import logging
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,7 +21,16 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["EventStore", "ReceivedEvent", "StoredEntry", "Via", "unreadable_number"]
+from tfso_events._files import create_private
+
+__all__ = [
+    "JSON_PAGE_SIZE",
+    "EventStore",
+    "ReceivedEvent",
+    "StoredEntry",
+    "Via",
+    "unreadable_number",
+]
 
 logger = logging.getLogger("tfso_events.local")
 
@@ -176,6 +185,9 @@ class _EventJson(msgspec.Struct, rename="camel"):
 
 
 _ENCODE = msgspec.json.Encoder().encode
+#: Records per page of ``GET /events``: each page is one query and one encode, a few
+#: milliseconds of the hub's loop (docs/performance.md, "the hub's GET /events").
+JSON_PAGE_SIZE = 100
 
 
 class EventStore:
@@ -184,6 +196,10 @@ class EventStore:
     def __init__(self, path: str | None = None) -> None:
         self.path = path
         self._lock = threading.Lock()
+        if path:
+            # Every event the hub received goes in: owner-only (0600), as SQLite's WAL
+            # and shared-memory files then are too (SQLite gives them the database's mode).
+            create_private(path)
         self._conn = sqlite3.connect(path or ":memory:", check_same_thread=False)
         if path:
             self._conn.execute("PRAGMA journal_mode=WAL")
@@ -235,6 +251,7 @@ class EventStore:
         after_id: int | None,
         limit: int | None,
         newest_first: bool,
+        before_id: int | None = None,
     ) -> list[_Row]:
         where: list[str] = []
         params: list[Any] = []
@@ -245,6 +262,9 @@ class EventStore:
         if after_id is not None:
             where.append("id > ?")
             params.append(after_id)
+        if before_id is not None:
+            where.append("id < ?")
+            params.append(before_id)
         sql = f"SELECT {_COLUMNS} FROM events"
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -300,6 +320,52 @@ class EventStore:
             )
         return events
 
+    def json_pages(
+        self,
+        *,
+        detail_type: str | None = None,
+        via: str | None = None,
+        source: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        page_size: int = JSON_PAGE_SIZE,
+    ) -> Iterator[bytes]:
+        """The records of ``GET /events``, as the comma-separated JSON objects of at most
+        ``page_size`` records per item (details passed through, never re-encoded).
+
+        Each item is one short query (keyset on ``id``, the lock held for that query
+        only) and one encode, so a caller serving a large store can let other work run
+        between pages. The set is fixed when the first page is read: events stored
+        later are not included (poll again with ``after_id``)."""
+        with self._lock:
+            (last,) = self._conn.execute("SELECT coalesce(max(id), 0) FROM events").fetchone()
+        remaining = limit
+        # The window still to serve: ids above ``low`` and below ``high``.
+        low, high = after_id, int(last) + 1
+        while remaining is None or remaining > 0:
+            size = page_size if remaining is None else min(page_size, remaining)
+            rows = self._select(
+                detail_type=detail_type,
+                via=via,
+                source=source,
+                after_id=low,
+                before_id=high,
+                limit=size,
+                newest_first=newest_first,
+            )
+            if not rows:
+                return
+            if remaining is not None:
+                remaining -= len(rows)
+            if newest_first:
+                high = rows[-1][0]
+            else:
+                low = rows[-1][0]
+            yield _ENCODE([_event_json(row) for row in rows])[1:-1]
+            if len(rows) < size:
+                return
+
     def records_json(
         self,
         *,
@@ -310,8 +376,8 @@ class EventStore:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> bytes:
-        """The same records as a JSON array (``GET /events``), without re-encoding details."""
-        rows = self._select(
+        """The same records as one JSON array (what ``GET /events`` streams in pages)."""
+        pages = self.json_pages(
             detail_type=detail_type,
             via=via,
             source=source,
@@ -319,23 +385,22 @@ class EventStore:
             limit=limit,
             newest_first=newest_first,
         )
-        return _ENCODE(
-            [
-                _EventJson(
-                    id=row[0],
-                    event_id=row[1],
-                    via=row[2],
-                    source=row[3],
-                    detail_type=row[4],
-                    detail=msgspec.Raw(row[5].encode()),
-                    event_bus_name=row[6],
-                    resources=msgspec.Raw(row[7].encode()),
-                    client_id=row[8],
-                    received_at=_iso(row[9]),
-                )
-                for row in rows
-            ]
-        )
+        return b"[" + b",".join(pages) + b"]"
+
+
+def _event_json(row: _Row) -> _EventJson:
+    return _EventJson(
+        id=row[0],
+        event_id=row[1],
+        via=row[2],
+        source=row[3],
+        detail_type=row[4],
+        detail=msgspec.Raw(row[5].encode()),
+        event_bus_name=row[6],
+        resources=msgspec.Raw(row[7].encode()),
+        client_id=row[8],
+        received_at=_iso(row[9]),
+    )
 
 
 def _iso(epoch: float) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from tfso_events._clip import clip
 from tfso_events.errors import ConfigurationError
 
 __all__ = [
@@ -120,7 +121,7 @@ async def listen(
     try:
         conn = await engine.connect()
     except Exception as exc:  # the database is down: polling finds out when it is back
-        log.warning("cannot LISTEN for new outbox rows (%s); polling instead", exc)
+        log.warning("cannot LISTEN for new outbox rows (%s); polling instead", clip(exc))
         yield False
         return
     try:

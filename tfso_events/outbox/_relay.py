@@ -32,6 +32,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import tfso_events.telemetry as telemetry
+from tfso_events._clip import clip
 from tfso_events.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -336,7 +337,7 @@ class OutboxRelay:
             log.warning(
                 "the outbox database failed (%s: %s); trying again every %g s",
                 type(exc).__name__,
-                exc,
+                clip(exc),
                 self._poll_interval,
             )
 
@@ -504,8 +505,8 @@ class OutboxRelay:
                         "`tfso-events outbox dead` lists them, `outbox redrive` resends them",
                         len(dead),
                         row.id,
-                        row.detail_type,
-                        reason,
+                        clip(row.detail_type),
+                        clip(reason),
                         extra={"dead": len(dead)},
                     )
             finally:
@@ -538,7 +539,7 @@ class OutboxRelay:
             log.warning(
                 "publishing from the outbox fails (%s); the events stay in the outbox, "
                 "and one is tried at a time, with backoff up to %g s, until one goes through",
-                failed_passing,
+                clip(failed_passing),
                 self._max_backoff,
             )
         elif now - self._said_failing_at >= _STILL_FAILING_EVERY:

@@ -24,6 +24,8 @@ import random
 import time
 from collections.abc import Callable
 
+from tfso_events._clip import clip
+
 __all__ = ["Circuit", "Turn"]
 
 log = logging.getLogger("tfso_events.publishing")
@@ -201,7 +203,7 @@ class Circuit:
                     "still applies",
                     self.target,
                     self._streak,
-                    why,
+                    clip(why),
                 )
             return
         if turn is not Turn.PROBE:
@@ -218,7 +220,7 @@ class Circuit:
                 self.target,
                 down_for,
                 self._waiting,
-                why,
+                clip(why),
             )
         self._notify()
 

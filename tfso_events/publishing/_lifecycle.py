@@ -3,10 +3,17 @@
 A publisher refuses new work as soon as ``aclose()`` starts, waits for the publishes in
 flight (a subclass may flush more first, e.g. coalesced publishes), then closes its
 transport. Written once here; each client only says how to flush and how to close.
+
+A publisher also belongs to the event loop that first used it: its sessions and
+connections live on that loop. Used from any other loop (a second ``asyncio.run``, after
+the first loop closed), every publisher refuses with the same
+:class:`~tfso_events.ConfigurationError` instead of a raw ``RuntimeError: Event loop is
+closed`` from deep inside aiohttp or botocore.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Self
 
 from tfso_events.errors import ConfigurationError
@@ -22,6 +29,7 @@ class PublisherLifecycle:
         self._closing = False  # aclose() has started: new work is refused
         self._closed = False  # the transport is (being) closed
         self._in_flight = InFlight()
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop of the first use
 
     @property
     def closed(self) -> bool:
@@ -48,6 +56,9 @@ class PublisherLifecycle:
         if self._closing:
             return
         self._closing = True
+        # Another loop cannot close what lives on the first one: say so (the client is
+        # closed all the same: it refuses work from now on).
+        self._bind_loop()
         await self._flush()
         await self._in_flight.wait_idle()
         self._closed = True
@@ -64,6 +75,20 @@ class PublisherLifecycle:
             raise ConfigurationError(
                 f"this client is closed ({type(self).__name__}); create a new one (or "
                 "publish inside `async with`)"
+            )
+        self._bind_loop()
+
+    def _bind_loop(self) -> None:
+        """Tie the client to the running loop on its first use; refuse any other."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            gone = " (that loop is closed now)" if self._loop.is_closed() else ""
+            raise ConfigurationError(
+                f"this {type(self).__name__} belongs to the event loop that first used "
+                f"it{gone}; create one client per event loop (inside the asyncio.run that "
+                "uses it), or use tfso_events.sync from plain code"
             )
 
     async def _flush(self) -> None:

@@ -18,7 +18,15 @@ How it is put together:
   ``400`` (the API's validation) and ``403`` (missing scope) fail at once;
 * one :class:`aiohttp.ClientSession` per client, created on first use (keep-alive, a
   connection pool the size of ``max_concurrency``) and closed by :meth:`aclose` or
-  ``async with``; a session you pass in is yours to close.
+  ``async with``; a session you pass in is yours to close;
+* no redirect is followed, here or at the token endpoint: a ``3xx`` would carry the
+  event and the bearer token (or the client secret) to wherever ``Location`` points,
+  or turn the POST into a GET that some other page answers ``200``. A ``3xx`` fails the
+  event with a :class:`~tfso_events.ConfigurationError` naming the status and the
+  ``Location``, and is never retried; a ``2xx`` without the event id the API returns
+  is a failure too, not a success;
+* plain ``http`` is refused outside loopback hosts and the ``local`` environment unless
+  ``allow_insecure_http=True`` (:func:`~tfso_events.environments.require_https`).
 
 Delivery is at least once: a connection lost after the API stored an event makes the
 retry store it again.
@@ -35,6 +43,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 import tfso_events.telemetry as telemetry
+from tfso_events._clip import clip
 from tfso_events.auth import (
     DEFAULT_TOKEN_TIMEOUT,
     AccessToken,
@@ -132,7 +141,10 @@ class TfsoEventApiClient(PublisherLifecycle):
     Keyword options:
 
     * ``api_url``, ``auth0_domain``, ``audience`` — override the environment's URLs
-      (also ``TFSO_EVENTS_API_URL`` / ``TFSO_EVENTS_AUTH0_DOMAIN``);
+      (also ``TFSO_EVENTS_API_URL`` / ``TFSO_EVENTS_AUTH0_DOMAIN``); outside ``local``
+      they must be ``https`` unless their host is loopback;
+    * ``allow_insecure_http`` — accept plain ``http`` URLs anyway (default
+      ``TFSO_EVENTS_ALLOW_INSECURE_HTTP``): the secret and tokens then cross in clear;
     * ``session`` — an :class:`aiohttp.ClientSession` to use (you close it);
     * ``max_concurrency`` — events in flight at once (default 16);
     * ``retry`` — :class:`~tfso_events.RetryPolicy` for 429/5xx/connection errors;
@@ -169,6 +181,7 @@ class TfsoEventApiClient(PublisherLifecycle):
         retry: RetryPolicy = DEFAULT_RETRY,
         timeout: float = DEFAULT_TIMEOUT,
         max_pending: int = DEFAULT_MAX_PENDING,
+        allow_insecure_http: bool | None = None,
     ) -> None:
         super().__init__()
         if max_concurrency < 1:
@@ -176,7 +189,11 @@ class TfsoEventApiClient(PublisherLifecycle):
         if max_pending < 1:
             raise ConfigurationError(f"max_pending must be at least 1, got {max_pending}")
         self._environment: Environment = resolve_environment(
-            environment, auth0_domain=auth0_domain, api_url=api_url, audience=audience
+            environment,
+            auth0_domain=auth0_domain,
+            api_url=api_url,
+            audience=audience,
+            allow_insecure_http=allow_insecure_http,
         )
         client_id, secret = resolve_credentials(auth0_application_id, auth0_secret_id)
         self._events_url = self._environment.events_url
@@ -204,6 +221,8 @@ class TfsoEventApiClient(PublisherLifecycle):
             audience=self._environment.audience,
             transport=self._post_token,
             timeout=timeout,
+            # resolve_environment already judged the URLs (and named the setting).
+            allow_insecure_http=True,
         )
 
     # -- configuration ----------------------------------------------------------------
@@ -401,16 +420,19 @@ class TfsoEventApiClient(PublisherLifecycle):
         headers = {"Authorization": token.authorization, "Content-Type": "application/json"}
         session = self._session_now()
         try:
-            async with session.post(self._events_url, data=entry.payload, headers=headers) as r:
+            # Never follow a redirect: it would take the event and the token elsewhere.
+            async with session.post(
+                self._events_url, data=entry.payload, headers=headers, allow_redirects=False
+            ) as r:
                 body = await r.read()
                 status = r.status
-                retry_after = parse_retry_after({k.lower(): v for k, v in r.headers.items()})
+                answer_headers = {k.lower(): v for k, v in r.headers.items()}
         except (aiohttp.ClientError, TimeoutError) as exc:
             # aiohttp's error text names the host, never our headers.
             raise RetryableCallError(
                 UNANSWERED, f"{type(exc).__name__} posting to {self._events_url}"
             ) from None
-        return status, self._outcome(entry, token, status, body, retry_after)
+        return status, self._outcome(entry, token, status, body, answer_headers)
 
     def _outcome(
         self,
@@ -418,23 +440,45 @@ class TfsoEventApiClient(PublisherLifecycle):
         token: AccessToken,
         status: int,
         body: bytes,
-        retry_after: float | None,
+        headers: dict[str, str],
     ) -> Outcome:
         """Translate one events API answer; the only place HTTP statuses are read."""
         answer = _answer(body)
+        event = entry.event
         if 200 <= status < 300:
-            return Accepted(answer.event_id or answer.id or "")
+            event_id = answer.event_id or answer.id
+            if event_id:
+                return Accepted(event_id)
+            # Not a success: a proxy, a login page or a redirect target answered, and
+            # whether the API stored the event is unknown (resending may duplicate it).
+            error: Exception = DeliveryError(
+                f"{self._events_url} answered HTTP {status} without the event id the events "
+                f"API returns, so {event.detail_type} is not confirmed stored; check "
+                "api_url (is it the events API?) before resending it",
+                code="missing_event_id",
+                attempts=entry.attempts,
+            )
+            return Rejected(error, "missing_event_id")
+        code = f"http_{status}"
+        if 300 <= status < 400:
+            location = clip(headers.get("location") or "(no Location header)")
+            error = ConfigurationError(
+                f"the events API at {self._events_url} answered HTTP {status} redirecting "
+                f"to {location}; redirects are not followed (the event and the bearer token "
+                "would go there): set api_url or TFSO_EVENTS_API_URL to the address that "
+                "answers itself"
+            )
+            return Rejected(error, code)
         message = answer.message or answer.error or f"HTTP {status}"
         # A careless API or proxy may quote the Authorization header back: never repeat it.
         message = message.replace(token.value, "***")
-        code = f"http_{status}"
         if status in (408, 429) or status >= 500:
+            retry_after = parse_retry_after(headers)
             raise RetryableCallError(code, message, retry_after, throttled=status == 429)
-        event = entry.event
         if status == 400 and answer.path:
             # The API's message may already end with " at `<path>`"; the error adds it.
             reason = message.removesuffix(f" at `{answer.path}`")
-            error: Exception = EventValidationError(
+            error = EventValidationError(
                 f"the events API refused the event: {reason}",
                 path=answer.path,
                 detail_type=event.detail_type,

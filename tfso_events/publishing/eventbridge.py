@@ -37,10 +37,11 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import Awaitable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import tfso_events.telemetry as telemetry
+from tfso_events._botocore import open_client, redact_botocore_logs
 from tfso_events._threads import in_a_thread
 from tfso_events.environments import amzn_trace_id, resolve_bus_environment
 from tfso_events.errors import (
@@ -53,7 +54,6 @@ from tfso_events.errors import (
     delivery_error,
 )
 from tfso_events.models._base import TfsoEvent
-from tfso_events.publishing import _redact
 from tfso_events.publishing._backpressure import DEFAULT_MAX_PENDING, PendingLimit
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
@@ -76,7 +76,6 @@ from tfso_events.publishing._batching import (
 )
 from tfso_events.publishing._circuit import Circuit
 from tfso_events.publishing._lifecycle import PublisherLifecycle
-from tfso_events.publishing._redact import redact_botocore_logs
 from tfso_events.results import OnResult
 
 if TYPE_CHECKING:
@@ -297,7 +296,6 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         self._client: EventBridgeClient | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._opening = asyncio.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- configuration ----------------------------------------------------------------
 
@@ -552,15 +550,10 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             return client
         if self._closed:
             raise ConfigurationError("this TfsoEventBridgeClient client is closed")
-        if self._loop is not None and loop is not self._loop:
-            raise ConfigurationError(
-                "this TfsoEventBridgeClient belongs to the event loop that first used it; "
-                "create one client per event loop (or use tfso_events.sync)"
-            )
+        self._bind_loop()
         async with self._opening:
             if self._client is None:
                 self._client = await self._open()
-                self._loop = loop
             return self._client
 
     async def _open_transport(self) -> None:
@@ -602,23 +595,20 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         )
         stack = contextlib.AsyncExitStack()
         try:
-            client = await stack.enter_async_context(
-                session.client(
-                    "events",
-                    region_name=self._region_name,
-                    endpoint_url=self._endpoint_url,
-                    config=config,
-                )
+            # The one way the package creates a botocore client: redacted logs included.
+            client: EventBridgeClient
+            client, credentials = await open_client(
+                stack,
+                session,
+                "events",
+                region_name=self._region_name,
+                endpoint_url=self._endpoint_url,
+                config=config,
             )
             # The client resolved credentials when it was created (the AWS credential
             # chain); without any, every call would fail signing: say so now.
-            # (aioboto3 hands back aiobotocore's coroutine; its type stubs say otherwise.)
-            credentials = await cast("Awaitable[Any]", session.get_credentials())
             if credentials is None:
                 raise ConfigurationError(f"no AWS credentials found; {_CREDENTIALS_HINT}")
-            # botocore's DEBUG logs show the session token it signs with: mask it.
-            frozen = await credentials.get_frozen_credentials()
-            _redact.install(frozen.token, frozen.secret_key)
         except BaseException:
             await stack.aclose()
             raise

@@ -1,22 +1,34 @@
-"""Keeping AWS credentials out of botocore's DEBUG logs.
+"""Every botocore client the package creates, and keeping AWS credentials out of
+botocore's DEBUG logs.
 
 With ``logging.basicConfig(level=logging.DEBUG)`` botocore logs every request it sends
 (``botocore.endpoint``: "Sending http request", headers included) and what it signs
 (``botocore.auth``: the canonical request): both hold the ``X-Amz-Security-Token``, the
 session token of temporary credentials. :class:`AwsSecretsFilter`, installed on those
-loggers by :class:`~tfso_events.TfsoEventBridgeClient` when it opens its AWS client,
-replaces the token (and the secret access key, should it ever appear) with ``***``.
-Turn it off with :func:`redact_botocore_logs` ``(False)`` (public as
-``tfso_events.publishing.eventbridge.redact_botocore_logs``).
+loggers, replaces the token (and the secret access key, should it ever appear) with
+``***``.
+
+The filter is installed by :func:`open_client`, the one way the package creates a
+botocore client (the EventBridge publisher, the DynamoDB dedupe store, any later one):
+whichever of them a process uses first, alone, its requests are already redacted. Turn
+it off with :func:`redact_botocore_logs` ``(False)`` (public as
+``tfso_events.publishing.eventbridge.redact_botocore_logs``). aioboto3 is imported by the
+callers, never here: importing this module costs nothing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Any, cast
 
-__all__ = ["BOTOCORE_LOGGERS", "AwsSecretsFilter", "redact_botocore_logs"]
+if TYPE_CHECKING:
+    import aioboto3
+
+__all__ = ["BOTOCORE_LOGGERS", "AwsSecretsFilter", "open_client", "redact_botocore_logs"]
 
 #: The botocore loggers whose DEBUG records carry signed request material.
 BOTOCORE_LOGGERS = ("botocore.endpoint", "botocore.auth")
@@ -73,8 +85,33 @@ def redact_botocore_logs(enabled: bool = True) -> None:
 
 
 def install(*values: str | None) -> None:
-    """What a client does when it opens: remember its credentials, install the filter
-    unless :func:`redact_botocore_logs` turned it off."""
+    """Remember these credentials and install the filter, unless
+    :func:`redact_botocore_logs` turned it off."""
     FILTER.remember(*values)
     if _enabled:
         redact_botocore_logs(True)
+
+
+async def open_client(
+    stack: contextlib.AsyncExitStack,
+    session: aioboto3.Session,
+    service_name: str,
+    **options: Any,
+) -> tuple[Any, Any]:
+    """Create ``service_name``'s client on ``session`` inside ``stack`` (closed with it),
+    with botocore's logs redacted before its first request: the filter is installed
+    before the client exists, and the credentials it resolved (the session token and the
+    secret key) are remembered before it returns. ``options`` go to
+    ``session.client()`` (``region_name``, ``endpoint_url``, ``config``).
+
+    Returns the client and its credentials (``None`` when the AWS credential chain
+    found none: every call would then fail signing, which the caller reports).
+    """
+    install()
+    client = await stack.enter_async_context(session.client(service_name, **options))  # type: ignore[call-overload]
+    # aioboto3 hands back aiobotocore's coroutine; its type stubs say otherwise.
+    credentials = await cast("Awaitable[Any]", session.get_credentials())
+    if credentials is not None:
+        frozen = await credentials.get_frozen_credentials()
+        install(frozen.token, frozen.secret_key)
+    return client, credentials
