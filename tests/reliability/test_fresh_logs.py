@@ -80,15 +80,19 @@ ENTRY_POINTS: dict[str, str] = {
                 client.publish(sample_events()[0])
     """,
     "dynamodb-dedupe": """
+        import uuid
         from tfso_events.consume import DynamoDBDedupeStore
 
         def main():
             async def run():
                 store = DynamoDBDedupeStore(TABLE, endpoint_url=MOTO)
-                assert await store.claim("k1", lease=30)
-                await store.complete("k1", ttl=60)
-                assert not await store.claim("k1", lease=30)
-                await store.release("k1")
+                one, two = f"k1-{uuid.uuid4()}", f"k2-{uuid.uuid4()}"  # fresh on each run
+                claim = await store.claim(one, lease=30)
+                assert claim.state == "claimed", claim
+                assert await store.complete(one, claim.token, ttl=60)
+                assert (await store.claim(one, lease=30)).state == "done"
+                other = await store.claim(two, lease=30)
+                assert await store.release(two, other.token)
                 await store.aclose()
             asyncio.run(run())
     """,
