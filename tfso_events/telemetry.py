@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import msgspec
 
+from tfso_events._clip import clip
 from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
@@ -539,7 +540,7 @@ def _log_given_up(logger: logging.Logger, failed: Sequence[PublishFailure], tota
             total,
             code,
             f"#{first.index} {first.event.detail_type}: " if total > 1 else "",
-            first.error,
+            clip(first.error),  # may quote the service's answer: bounded
             extra={
                 "failed": len(failures),
                 "events": total,

@@ -130,3 +130,30 @@ def test_clip_keeps_one_line() -> None:
     cut = clip("é" * 1000)
     assert cut == "é" * MAX_LOGGED_CHARS + "... (1000 chars)"
     assert clip(KeyError("k")) == "'k'"
+
+
+async def test_a_server_error_text_in_the_retry_lines(serve: Any, records: list[Any]) -> None:
+    """An events API answering 503 with a 1 MB message: the retry lines (DEBUG) and the
+    give-up stay bounded; the caller's error still says what the API answered."""
+    from aiohttp import web
+
+    from tfso_events import DeliveryError, RetryPolicy, TfsoEventApiClient
+
+    async def token(request: web.Request) -> web.Response:
+        return web.json_response({"access_token": "t" * 40, "expires_in": 3600})
+
+    async def events(request: web.Request) -> web.Response:
+        return web.json_response({"message": "w" * HUGE}, status=503)
+
+    app = web.Application()
+    app.router.add_post("/oauth/token", token)
+    app.router.add_post("/events", events)
+    url = await serve(app)
+    policy = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.002)
+    async with TfsoEventApiClient(
+        "local", "id", "secret-for-bounds", api_url=url, auth0_domain=url, retry=policy
+    ) as client:
+        with pytest.raises(DeliveryError, match="www"):
+            await client.publish(build(BankTestCreatedV1Event))
+    assert any("retrying" in r.getMessage() for r in records)
+    assert max(_sizes(records)) < BOUND, _sizes(records)

@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequen
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
+from tfso_events._clip import clip
 from tfso_events.errors import DeliveryError, TfsoEventsError
 from tfso_events.models._base import TfsoEvent
 from tfso_events.publishing._circuit import Circuit, Turn
@@ -711,7 +712,7 @@ def _log_retry(pending: Sequence[Entry[Any]], last: Retry | None, delay: float) 
         delay,
         _tries(max(entry.attempts for entry in pending)),
         code,
-        last.message if last is not None else "",
+        clip(last.message) if last is not None else "",  # the service's text: bounded
         extra={
             "retried": len(pending),
             "error_code": code,
