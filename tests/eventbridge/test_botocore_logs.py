@@ -1,4 +1,5 @@
-"""botocore's DEBUG logs never show the session token a TfsoEventBridgeClient signs with."""
+"""botocore's DEBUG logs never show the session token a TfsoEventBridgeClient signs with
+(``transport="botocore"``, the transport that makes botocore log its requests)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,9 @@ async def _publish(hub: LocalHub) -> None:
         aws_session_token=TOKEN,
         region_name="eu-west-1",
     )
-    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url, session=session) as client:
+    async with TfsoEventBridgeClient(
+        "dev", endpoint_url=hub.url, session=session, transport="botocore"
+    ) as client:
         await client.publish(sample_event())
         await client.publish_many([sample_event("a"), sample_event("b")])
 

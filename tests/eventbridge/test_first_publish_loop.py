@@ -63,12 +63,31 @@ async def test_botocore_reads_its_model_files_off_the_loop(hub: LocalHub, loads:
         "dev",
         endpoint_url=hub.url,
         session=session,  # type: ignore[arg-type]
+        transport="botocore",
     ) as client:
         await client.publish(sample_event())
     assert any("events" in path and "service-2" in path for _, path in loads.loads), loads.loads
     on_loop = [path for thread, path in loads.loads if thread == loop_thread]
     assert on_loop == []
     assert hub.count() == 1
+
+
+async def test_lean_open_reads_the_endpoint_rules_off_the_loop(loads: _Loads) -> None:
+    """The lean transport's open() without an endpoint_url resolves EventBridge's own
+    endpoint from botocore's rule set and partitions, read outside the loop's thread."""
+    loop_thread = threading.get_ident()
+    async with TfsoEventBridgeClient(
+        "dev",
+        session=_session(),  # type: ignore[arg-type]
+        region_name="eu-north-1",
+    ) as client:
+        await client.open()
+        transport = await client._client_now()
+    assert getattr(transport, "endpoint", None) == "https://events.eu-north-1.amazonaws.com"
+    read = [path for _, path in loads.loads]
+    assert any("events" in path and "endpoint-rule-set" in path for path in read), read
+    assert any("partitions" in path for path in read), read
+    assert [path for thread, path in loads.loads if thread == loop_thread] == []
 
 
 async def test_the_longest_loop_stall_of_a_first_publish(hub: LocalHub) -> None:

@@ -283,13 +283,15 @@ async def test_retries_are_bounded(stub: PutEventsStub) -> None:
     assert Counter(first_name(e) for e in stub.entries_sent) == {"Karl0": 6, "Karl1": 1}
 
 
-async def test_whole_call_5xx_retried_after_botocore_gives_up(stub: PutEventsStub) -> None:
-    """Three 500s in a row exhaust botocore's standard retries (3 attempts); the client
-    then retries the call itself and the events are delivered on its second attempt."""
+@pytest.mark.parametrize(("transport", "attempts"), [("botocore", 2), ("lean", 4)])
+async def test_whole_call_5xx_retried(stub: PutEventsStub, transport: str, attempts: int) -> None:
+    """Three 500s in a row: botocore's standard retries (3 attempts) take them, then the
+    client retries the call itself (its second attempt); the lean transport retries
+    each 500 in the client's own loop (its fourth attempt). Either way all arrive."""
     stub.call_failures = [(500, "InternalException")] * 3
-    async with client_for(stub) as client:
+    async with client_for(stub, transport=transport) as client:
         result = await client.publish_many([bank_event(i) for i in range(3)])
-    assert [r.attempts for r in result.succeeded] == [2, 2, 2]
+    assert [r.attempts for r in result.succeeded] == [attempts] * 3
     assert [call.status for call in stub.calls] == [500, 500, 500, 200]
     assert len(stub.accepted) == 3
 

@@ -331,12 +331,13 @@ async def refusing_eventbridge(serve: Callable[..., Awaitable[str]]) -> list[str
     return [await serve(app)]
 
 
+@pytest.mark.parametrize("transport", ["lean", "botocore"])
 async def test_eventbridge_credential_errors_show_no_aws_secret(
-    refusing_eventbridge: list[str], logs: LeakWatch
+    refusing_eventbridge: list[str], logs: LeakWatch, transport: Any
 ) -> None:
     """AccessDenied, an unrecognised and an expired session token (and a dead endpoint):
     each error says what to fix and shows neither the secret access key nor the
-    session token the client signs with."""
+    session token the client signs with, through either transport."""
     import aioboto3
 
     from tfso_events import TfsoEventBridgeClient
@@ -349,7 +350,9 @@ async def test_eventbridge_credential_errors_show_no_aws_secret(
     )
     (url,) = refusing_eventbridge
     errors: list[BaseException] = []
-    async with TfsoEventBridgeClient("dev", endpoint_url=url, session=session) as client:
+    async with TfsoEventBridgeClient(
+        "dev", endpoint_url=url, session=session, transport=transport
+    ) as client:
         for n in range(3):
             try:
                 await client.publish(marked("aws", n))
@@ -360,7 +363,9 @@ async def test_eventbridge_credential_errors_show_no_aws_secret(
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
-    async with TfsoEventBridgeClient("dev", endpoint_url=dead, session=session, retry=SINGLE) as c:
+    async with TfsoEventBridgeClient(
+        "dev", endpoint_url=dead, session=session, retry=SINGLE, transport=transport
+    ) as c:
         try:
             await c.publish_many([marked("aws", 9)])
         except PublishError as exc:

@@ -11,22 +11,21 @@ stop botocore) and nothing of the user's real credentials is ever sent, even to 
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import aioboto3
+    import botocore.session
 
-__all__ = ["LOCAL_REGION", "local_aws_session"]
+__all__ = ["LOCAL_REGION", "local_aws_session", "local_botocore_session"]
 
 #: The region a ``local`` client uses unless given ``region_name``.
 LOCAL_REGION = "eu-west-1"
 
 
-def local_aws_session(region: str = LOCAL_REGION) -> aioboto3.Session:
-    """An aioboto3 session with dummy credentials and ``region``, blind to ``AWS_*``
-    variables and to the shared config and credentials files."""
-    import aioboto3
-    from aiobotocore.session import AioSession
+def _blind(session_class: Any) -> Any:
+    """A botocore session of ``session_class`` that reads no ``AWS_*`` variable and no
+    shared config or credentials file."""
     from botocore.configprovider import BOTOCORE_DEFAUT_SESSION_VARIABLES
 
     # Each session variable keeps its config-file name and default, loses its variable.
@@ -36,9 +35,30 @@ def local_aws_session(region: str = LOCAL_REGION) -> aioboto3.Session:
             BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
         )
     }
-    botocore_session = AioSession(session_vars=without_env)
-    botocore_session.set_config_variable("config_file", os.devnull)
-    botocore_session.set_config_variable("credentials_file", os.devnull)
+    session = session_class(session_vars=without_env)
+    session.set_config_variable("config_file", os.devnull)
+    session.set_config_variable("credentials_file", os.devnull)
+    return session
+
+
+def local_botocore_session(region: str = LOCAL_REGION) -> botocore.session.Session:
+    """A plain botocore session with dummy credentials and ``region``, blind to the AWS
+    configuration: what the lean transport resolves from (no aioboto3 import)."""
+    import botocore.session
+
+    session = _blind(botocore.session.Session)
+    session.set_credentials("local", "local")
+    session.set_config_variable("region", region)
+    return session
+
+
+def local_aws_session(region: str = LOCAL_REGION) -> aioboto3.Session:
+    """An aioboto3 session with dummy credentials and ``region``, blind to ``AWS_*``
+    variables and to the shared config and credentials files."""
+    import aioboto3
+    from aiobotocore.session import AioSession
+
+    botocore_session = _blind(AioSession)
     return aioboto3.Session(
         botocore_session=botocore_session,
         aws_access_key_id="local",

@@ -38,7 +38,7 @@ import logging
 import re
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, cast
 
 import tfso_events.telemetry as telemetry
 from tfso_events._botocore import open_client, redact_botocore_logs
@@ -75,6 +75,7 @@ from tfso_events.publishing._batching import (
     settle_all,
 )
 from tfso_events.publishing._circuit import Circuit
+from tfso_events.publishing._lean import CREDENTIALS_HINT
 from tfso_events.publishing._lifecycle import PublisherLifecycle
 from tfso_events.results import OnResult
 
@@ -83,19 +84,22 @@ if TYPE_CHECKING:
     from types_aiobotocore_events.client import EventBridgeClient
     from types_aiobotocore_events.type_defs import (
         PutEventsRequestEntryTypeDef,
-        PutEventsResultEntryTypeDef,
     )
+
+    from tfso_events.publishing._lean import LeanPutEvents
 
 __all__ = [
     "DEFAULT_MAX_CONCURRENCY",
     "DEFAULT_MAX_PENDING",
     "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_TRANSPORT",
     "MAX_BUS_NAME_LENGTH",
     "MAX_DETAIL_TYPE_LENGTH",
     "MAX_ENTRIES",
     "MAX_REQUEST_BYTES_LIMIT",
     "MAX_RESOURCE_LENGTH",
     "MAX_TRACE_HEADER_LENGTH",
+    "TRANSPORTS",
     "TfsoEventBridgeClient",
     "redact_botocore_logs",
 ]
@@ -123,6 +127,11 @@ MAX_RESOURCE_LENGTH = 2048
 _ARN = re.compile(r"arn:[\w-]+:[\w-]*:[\w-]*:[0-9]*:.+", re.DOTALL)
 #: ``PutEvents`` calls in flight at once (and the least size of the connection pool).
 DEFAULT_MAX_CONCURRENCY = 16
+#: How ``PutEvents`` calls are made: ``"lean"`` (SigV4 over aiohttp, credentials, region
+#: and endpoint from botocore's resolution) or ``"botocore"`` (an aiobotocore client).
+TRANSPORTS = ("lean", "botocore")
+#: The default ``transport`` (docs/publishing-eventbridge.md says why).
+DEFAULT_TRANSPORT: Literal["lean", "botocore"] = "lean"
 
 #: Per-entry codes worth another try; every other code is final.
 
@@ -168,11 +177,6 @@ _AUTH_CALL_CODES = frozenset(
     }
 )
 
-_CREDENTIALS_HINT = (
-    "give the process AWS credentials: a role (Lambda, ECS and AppRunner provide one), "
-    "AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or AWS_PROFILE; or pass session="
-)
-
 
 class _Shape(NamedTuple):
     """What every entry of one event class shares."""
@@ -212,7 +216,11 @@ class TfsoEventBridgeClient(PublisherLifecycle):
       0: one turn of the event loop);
     * ``max_pending`` — ``publish()`` calls the client holds at once (default 10,000,
       :data:`DEFAULT_MAX_PENDING`); beyond it ``publish()`` waits for a place
-      (backpressure) before its event is encoded, under the retry deadline.
+      (backpressure) before its event is encoded, under the retry deadline;
+    * ``transport`` — ``"lean"`` (default: each call signed with SigV4 and posted over
+      aiohttp, credentials, region and endpoint still resolved by botocore) or
+      ``"botocore"`` (an aiobotocore client); both behave the same
+      (docs/publishing-eventbridge.md).
 
     When EventBridge stops answering (connections refused, timeouts, 5xx), every
     pending publish waits while one call at a time probes it (the client's circuit,
@@ -240,9 +248,15 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         retry: RetryPolicy = DEFAULT_RETRY,
         linger: float = 0.0,
         max_pending: int = DEFAULT_MAX_PENDING,
+        transport: Literal["lean", "botocore"] = DEFAULT_TRANSPORT,
     ) -> None:
         super().__init__()
         self._environment = resolve_bus_environment(bus_environment, endpoint_url=endpoint_url)
+        if transport not in TRANSPORTS:
+            raise ConfigurationError(
+                f"transport must be one of {', '.join(map(repr, TRANSPORTS))}, got {transport!r}"
+            )
+        self._transport: Literal["lean", "botocore"] = transport
         if event_bus_name is not None and not event_bus_name.strip():
             raise ConfigurationError(
                 "event_bus_name must be a bus name or ARN, or None for tfso-{module}-events"
@@ -293,7 +307,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             rate=self._rate,
             circuit=self._circuit,
         )
-        self._client: EventBridgeClient | None = None
+        self._client: EventBridgeClient | LeanPutEvents | None = None
         self._stack: contextlib.AsyncExitStack | None = None
         self._opening = asyncio.Lock()
 
@@ -316,6 +330,11 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         return self._event_bus_name
 
     @property
+    def transport(self) -> str:
+        """``"lean"`` or ``"botocore"``: how ``PutEvents`` calls are made."""
+        return self._transport
+
+    @property
     def max_request_bytes(self) -> int:
         """The size limit of one ``PutEvents`` call (AWS's entry-size formula)."""
         return self._max_request_bytes
@@ -333,7 +352,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         return (
             f"TfsoEventBridgeClient(bus_environment={self._environment.name!r}, "
             f"event_bus_name={self._event_bus_name!r}, region_name={self._region_name!r}, "
-            f"endpoint_url={self._endpoint_url!r})"
+            f"endpoint_url={self._endpoint_url!r}, transport={self._transport!r})"
         )
 
     # -- publishing -------------------------------------------------------------------
@@ -443,7 +462,10 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         await self._coalescer.drain()
 
     async def _close_transport(self) -> None:
-        stack, self._stack, self._client = self._stack, None, None
+        stack, self._stack, client, self._client = self._stack, None, self._client, None
+        if self._transport == "lean" and client is not None:
+            await cast("LeanPutEvents", client).aclose()
+            log.debug("closed the lean PutEvents transport")
         if stack is not None:
             await stack.aclose()
             log.debug("closed the EventBridge client")
@@ -543,7 +565,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
 
     # -- the transport --------------------------------------------------------------------
 
-    async def _client_now(self) -> EventBridgeClient:
+    async def _client_now(self) -> EventBridgeClient | LeanPutEvents:
         client = self._client
         loop = asyncio.get_running_loop()
         if client is not None and loop is self._loop:
@@ -571,7 +593,21 @@ class TfsoEventBridgeClient(PublisherLifecycle):
         except Exception as exc:
             raise _call_error(exc, self) from None
 
-    async def _open(self) -> EventBridgeClient:
+    async def _open(self) -> EventBridgeClient | LeanPutEvents:
+        if self._transport == "lean":
+            from tfso_events.publishing._lean import LeanPutEvents
+
+            return await LeanPutEvents.open(
+                session=self._session,
+                region_name=self._region_name,
+                endpoint_url=self._endpoint_url,
+                pool=max(self._max_concurrency, 10),
+                user_agent=_lean_user_agent(),
+                local=self._environment.local,
+            )
+        return await self._open_botocore()
+
+    async def _open_botocore(self) -> EventBridgeClient:
         # Importing aioboto3 and reading botocore's EventBridge model from disk block for
         # a tenth of a second or more: done in a thread, so the first publish does not
         # stall every other task on the loop.
@@ -608,7 +644,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             # The client resolved credentials when it was created (the AWS credential
             # chain); without any, every call would fail signing: say so now.
             if credentials is None:
-                raise ConfigurationError(f"no AWS credentials found; {_CREDENTIALS_HINT}")
+                raise ConfigurationError(f"no AWS credentials found; {CREDENTIALS_HINT}")
         except BaseException:
             await stack.aclose()
             raise
@@ -623,8 +659,10 @@ class TfsoEventBridgeClient(PublisherLifecycle):
     async def _send(
         self, entries: Sequence[Entry[PutEventsRequestEntryTypeDef]]
     ) -> Sequence[Outcome]:
+        if self._transport == "lean":
+            return await self._send_lean(entries)
         try:
-            client = await self._client_now()
+            client = cast("EventBridgeClient", await self._client_now())
             response = await client.put_events(Entries=[entry.payload for entry in entries])
         except TfsoEventsError:
             raise
@@ -634,19 +672,53 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                 raise error from None  # deliver() retries it, and logs it at DEBUG
             code = getattr(error, "code", None) or type(exc).__name__
             return [Rejected(error, code)] * len(entries)
-        answers = response.get("Entries", [])
-        if len(answers) != len(entries):
-            # EventBridge answers every entry in order; anything else cannot be mapped
-            # back, and resending could duplicate the accepted ones: report, don't retry.
-            error = DeliveryError(
-                f"PutEvents answered {len(answers)} results for {len(entries)} entries",
-                code="MalformedResponse",
-            )
-            return [Rejected(error, "MalformedResponse")] * len(entries)
-        return [
-            Accepted(answer["EventId"]) if "EventId" in answer else _entry_outcome(entry, answer)
-            for entry, answer in zip(entries, answers, strict=True)
-        ]
+        return _outcomes(
+            entries,
+            [
+                (answer.get("EventId"), answer.get("ErrorCode"), answer.get("ErrorMessage"))
+                for answer in response.get("Entries", [])
+            ],
+        )
+
+    async def _send_lean(
+        self, entries: Sequence[Entry[PutEventsRequestEntryTypeDef]]
+    ) -> Sequence[Outcome]:
+        try:
+            client = cast("LeanPutEvents", await self._client_now())
+        except TfsoEventsError:
+            raise
+        except Exception as exc:
+            raise _call_error(exc, self) from None
+        answer = await client.put_events([entry.payload for entry in entries])
+        if answer.entries is None:
+            error = _answer_error(answer.code, answer.message, answer.status, self)
+            if isinstance(error, RetryableCallError):
+                raise error  # deliver() retries it, and logs it at DEBUG
+            return [Rejected(error, getattr(error, "code", None) or answer.code)] * len(entries)
+        return _outcomes(
+            entries,
+            [(a.event_id, a.error_code, a.error_message) for a in answer.entries],
+        )
+
+
+def _outcomes(
+    entries: Sequence[Entry[PutEventsRequestEntryTypeDef]],
+    answers: Sequence[tuple[str | None, str | None, str | None]],
+) -> Sequence[Outcome]:
+    """Each entry's outcome from the ``(EventId, ErrorCode, ErrorMessage)`` of the
+    answer's ``Entries``, which EventBridge gives in the order of the request."""
+    if len(answers) != len(entries):
+        # EventBridge answers every entry in order; anything else cannot be mapped
+        # back, and resending could duplicate the accepted ones: report, don't retry.
+        error = DeliveryError(
+            f"PutEvents answered {len(answers)} results for {len(entries)} entries",
+            code="MalformedResponse",
+        )
+        return [Rejected(error, "MalformedResponse")] * len(entries)
+    return [
+        Accepted(event_id) if event_id else _entry_outcome(entry, code, message)
+        for entry, (event_id, code, message) in zip(entries, answers, strict=True)
+    ]
 
 
 def _prepare_session(
@@ -695,15 +767,20 @@ def _user_agent() -> str:
     )
 
 
+def _lean_user_agent() -> str:
+    import platform
+
+    from tfso_events import __version__
+
+    return f"tfso-events/{__version__} (lean SigV4) Python/{platform.python_version()}"
+
+
 def _entry_outcome(
-    entry: Entry[PutEventsRequestEntryTypeDef], answer: PutEventsResultEntryTypeDef
+    entry: Entry[PutEventsRequestEntryTypeDef], code: str | None, message: str | None
 ) -> Outcome:
-    """One entry's result of a ``PutEvents`` call."""
-    event_id = answer.get("EventId")
-    if event_id:
-        return Accepted(event_id)
-    code = answer.get("ErrorCode") or "UnknownError"
-    message = answer.get("ErrorMessage") or "no message"
+    """One failed entry's result of a ``PutEvents`` call."""
+    code = code or "UnknownError"
+    message = message or "no message"
     if code in _RETRYABLE_ENTRY_CODES:
         return Retry(code, message, throttled=code == "ThrottlingException")
     detail_type = entry.event.detail_type
@@ -735,22 +812,7 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
         code = str(error.get("Code") or "UnknownError")
         message = str(error.get("Message") or exc)
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
-        if code in _THROTTLED_CALL_CODES or status == 429 or status >= 500:
-            throttled = code in _THROTTLING_CODES or status == 429
-            return RetryableCallError(code, message, throttled=throttled)
-        if code in _AUTH_CALL_CODES or status in (401, 403):
-            return AuthenticationError(
-                f"EventBridge refused the credentials ({code}: {message}); check that the "
-                "process runs with the intended AWS credentials and that its role may call "
-                f"events:PutEvents on {client._bus_hint()}"
-            )
-        if code == "ResourceNotFoundException":
-            return DeliveryError(
-                f"{message} ({code}); check event_bus_name and region: the bus must exist "
-                f"in the client's region ({client._bus_hint()})",
-                code=code,
-            )
-        return DeliveryError(f"EventBridge refused the call ({code}): {message}", code=code)
+        return _answer_error(code, message, status, client)
     if isinstance(exc, bx.NoRegionError):
         return ConfigurationError(
             # botocore reads AWS_DEFAULT_REGION; AWS_REGION alone is not enough for it.
@@ -765,7 +827,7 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
         | bx.NoAuthTokenError
         | bx.TokenRetrievalError,
     ):
-        return ConfigurationError(f"no usable AWS credentials ({exc}); {_CREDENTIALS_HINT}")
+        return ConfigurationError(f"no usable AWS credentials ({exc}); {CREDENTIALS_HINT}")
     if isinstance(exc, bx.ProfileNotFound | bx.ConfigParseError | bx.InvalidRegionError):
         return ConfigurationError(f"the AWS configuration is not usable: {exc}")
     if isinstance(exc, bx.ConnectionError | bx.HTTPClientError):
@@ -777,6 +839,31 @@ def _call_error(exc: Exception, client: TfsoEventBridgeClient) -> TfsoEventsErro
 
 def _bus_of(entry: Entry[PutEventsRequestEntryTypeDef]) -> str:
     return entry.payload.get("EventBusName", "default")
+
+
+def _answer_error(
+    code: str, message: str, status: int, client: TfsoEventBridgeClient
+) -> TfsoEventsError:
+    """What an error answer of EventBridge means (both transports read answers into
+    botocore's code, message and status first)."""
+    code = code or "UnknownError"
+    message = message or "no message"
+    if code in _THROTTLED_CALL_CODES or status == 429 or status >= 500:
+        throttled = code in _THROTTLING_CODES or status == 429
+        return RetryableCallError(code, message, throttled=throttled)
+    if code in _AUTH_CALL_CODES or status in (401, 403):
+        return AuthenticationError(
+            f"EventBridge refused the credentials ({code}: {message}); check that the "
+            "process runs with the intended AWS credentials and that its role may call "
+            f"events:PutEvents on {client._bus_hint()}"
+        )
+    if code == "ResourceNotFoundException":
+        return DeliveryError(
+            f"{message} ({code}); check event_bus_name and region: the bus must exist "
+            f"in the client's region ({client._bus_hint()})",
+            code=code,
+        )
+    return DeliveryError(f"EventBridge refused the call ({code}): {message}", code=code)
 
 
 def _below(limit: int) -> int:

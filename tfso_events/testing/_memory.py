@@ -22,7 +22,7 @@ from tfso_events.publishing._batching import Entry, Outcome, RetryPolicy
 from tfso_events.publishing.eventbridge import (
     DEFAULT_MAX_REQUEST_BYTES,
     TfsoEventBridgeClient,
-    _entry_outcome,
+    _outcomes,
 )
 from tfso_events.results import BatchResult, OnResult, PublishResult
 from tfso_events.sync import _SyncPublisher
@@ -117,7 +117,13 @@ class _MemoryBridge(TfsoEventBridgeClient):
         recorder = self._recorder
         with recorder.lock:
             recorder.sends += 1
-            return [_entry_outcome(entry, recorder.answer(entry)) for entry in entries]
+            answers = [recorder.answer(entry) for entry in entries]
+        return list(
+            _outcomes(
+                entries,
+                [(a.get("EventId"), a.get("ErrorCode"), a.get("ErrorMessage")) for a in answers],
+            )
+        )
 
     async def _close_transport(self) -> None:
         return None
