@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from typing import Any
+
+import pytest
 
 from tests.eventbridge.conftest import bank_event
 from tfso_events import RetryPolicy, parse_event
@@ -13,11 +16,12 @@ from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 FAST = RetryPolicy(max_attempts=30, base_delay=0.001, max_delay=0.01)
 
 
-async def test_hub_stores_what_was_published(hub: LocalHub) -> None:
+@pytest.mark.parametrize("transport", ["lean", "botocore"])
+async def test_hub_stores_what_was_published(hub: LocalHub, transport: Any) -> None:
     """The hub receives each event once, on tfso-bank-events, with the id the client
-    returned and the detail exactly as validated."""
+    returned and the detail exactly as validated (through either transport)."""
     events = [bank_event(i) for i in range(25)]
-    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url, transport=transport) as client:
         batch = await client.publish_many(events)
     records = {r.event_id: r for r in hub.received(via="eventbridge")}
     assert len(records) == 25

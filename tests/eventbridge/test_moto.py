@@ -201,13 +201,17 @@ async def test_rule_routes_published_events_and_parse_event_reads_them(moto_url:
         assert event.time is not None
 
 
-async def test_bus_arn_and_per_module_default(moto_url: str) -> None:
-    """A bus given as an ARN reaches that bus: the rule on it delivers the event."""
-    bus = "shared-bus"
+@pytest.mark.parametrize("transport", ["lean", "botocore"])
+async def test_bus_arn_and_per_module_default(moto_url: str, transport: Any) -> None:
+    """A bus given as an ARN reaches that bus: the rule on it delivers the event
+    (through either transport)."""
+    bus = f"shared-bus-{transport}"
     queue_url = await asyncio.to_thread(_bus_with_queue, moto_url, bus, BankTestCreatedV1Event)
     arn = f"arn:aws:events:{REGION}:{ACCOUNT}:event-bus/{bus}"
     event = bank_event(42)
-    async with TfsoEventBridgeClient("prod", arn, endpoint_url=moto_url) as client:
+    async with TfsoEventBridgeClient(
+        "prod", arn, endpoint_url=moto_url, transport=transport
+    ) as client:
         result = await client.publish(event)
     (body,) = await asyncio.to_thread(_drain, moto_url, queue_url, 1)
     parsed = parse_event(body)
