@@ -49,9 +49,6 @@ from tfso_events.errors import (
     UnknownEventTypeError,
 )
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent, UnknownEvent
-from tfso_events.publishing._batching import RetryPolicy
-from tfso_events.publishing._protocols import Publisher, SyncPublisher
-from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 if TYPE_CHECKING:
     from tfso_events.consume import (
@@ -63,8 +60,11 @@ if TYPE_CHECKING:
         RecordContext,
     )
     from tfso_events.local import LocalHub
+    from tfso_events.publishing._batching import RetryPolicy
+    from tfso_events.publishing._protocols import Publisher, SyncPublisher
     from tfso_events.publishing.api import TfsoEventApiClient
     from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
+    from tfso_events.results import BatchResult, PublishFailure, PublishResult
 
 
 # A library's loggers stay silent until the application configures logging (the logging
@@ -126,7 +126,15 @@ __all__ = [
     "validate_body",
 ]
 
+# The publishing layer (asyncio, and with it ssl) is loaded on first use: a Lambda
+# consumer that imports the router or parse_event never pays for it.
 _LAZY = {
+    "BatchResult": "tfso_events.results",
+    "PublishFailure": "tfso_events.results",
+    "PublishResult": "tfso_events.results",
+    "Publisher": "tfso_events.publishing._protocols",
+    "RetryPolicy": "tfso_events.publishing._batching",
+    "SyncPublisher": "tfso_events.publishing._protocols",
     "TfsoEventApiClient": "tfso_events.publishing.api",
     "TfsoEventBridgeClient": "tfso_events.publishing.eventbridge",
     "LocalHub": "tfso_events.local",

@@ -449,6 +449,31 @@ def test_importing_and_using_the_router_loads_no_io_stack() -> None:
     assert json.loads(out.stdout) == []
 
 
+LIGHT = """
+import json, sys
+from tfso_events.consume import EventRouter
+loaded = lambda: sorted(
+    m for m in sys.modules
+    if m in {"ssl", "_ssl", "asyncio", "tfso_events.results"}
+    or m.startswith("tfso_events.publishing")
+)
+after_import = loaded()
+from tfso_events.consume import MemoryDedupeStore
+router = EventRouter()
+router.on_unknown(lambda event: None)
+router.handler(dedupe=MemoryDedupeStore())({"detail-type": "x", "source": "s", "detail": {}})
+print(json.dumps([after_import, loaded()]))
+"""
+
+
+def test_the_router_loads_neither_ssl_nor_the_publishing_layer() -> None:
+    """`from tfso_events.consume import EventRouter`, and handling an event with sync
+    handlers, imports neither asyncio (which brings ssl) nor the publishing layer nor
+    the publish results: a Lambda consumer pays for none of them."""
+    out = subprocess.run([sys.executable, "-c", LIGHT], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == [[], []]
+
+
 def _deleted() -> BankTransactionDeletedV1Event:
     from tfso_events.examples import sample_event
 

@@ -8,13 +8,11 @@ EventBridge and SNS invocations raise, so Lambda's own retries and DLQ apply.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
 import types
 import typing
 from collections.abc import Callable, Coroutine, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, overload
 
 import tfso_events.telemetry as telemetry
 from tfso_events._clip import clip
@@ -28,6 +26,11 @@ from tfso_events.errors import (
     UnknownEventTypeError,
 )
 from tfso_events.models._base import TfsoEvent, UnknownEvent
+
+if TYPE_CHECKING:
+    # asyncio (which imports ssl) and inspect are imported where they are needed: a
+    # router of sync handlers never loads asyncio, and `import` stays cheap.
+    import asyncio
 
 __all__ = ["BatchResponse", "EventRouter", "LambdaHandler", "RecordContext"]
 
@@ -103,10 +106,13 @@ class RecordContext:
 
 
 class _Route:
-    __slots__ = ("fn", "is_async", "wants_context")
+    __slots__ = ("fn", "is_async", "isawaitable", "wants_context")
 
     def __init__(self, fn: Callable[..., Any]) -> None:
+        import inspect
+
         self.fn = fn
+        self.isawaitable = inspect.isawaitable
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
         )
@@ -114,6 +120,8 @@ class _Route:
 
 
 def _takes_two(fn: Callable[..., Any]) -> bool:
+    import inspect
+
     try:
         parameters = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):  # a builtin without a signature: the event only
@@ -155,6 +163,8 @@ def _check_annotation(fn: Callable[..., Any], classes: Sequence[type[Any]]) -> N
     classes that do not include each of ``classes``. An annotation that cannot be read
     at run time (a name imported only for the type checker) or that is not made of
     classes (``Any``, a protocol, a type variable) is left to the type checker."""
+    import inspect
+
     try:
         parameters = inspect.signature(fn, eval_str=True).parameters.values()
     except Exception:  # no signature, or an annotation naming what exists only for mypy
@@ -449,6 +459,8 @@ class LambdaHandler:
             return self._process_sync(read_lambda_event(event), context)
         if not self._needs_loop():  # sync handlers with a memory store: no loop either
             return _drive(self.process(event, context))
+        import asyncio
+
         try:
             asyncio.get_running_loop()
         except RuntimeError:
@@ -541,6 +553,8 @@ class LambdaHandler:
         return {"batchItemFailures": failures}
 
     async def _concurrently(self, records: Any, context: object) -> list[BaseException | None]:
+        import asyncio
+
         slots = asyncio.Semaphore(self.max_concurrency)
 
         async def one(index: int, record: Mapping[str, Any]) -> BaseException | None:
@@ -605,7 +619,7 @@ class LambdaHandler:
                 result = route.fn(event)
             # A plain function may return an awaitable (an async handler behind a
             # decorator, `lambda e: handle(e)`): its work is not done until awaited.
-            if result is not None and inspect.isawaitable(result):
+            if result is not None and route.isawaitable(result):
                 self._block_on(result)
         except Exception as exc:
             _log_handler_failure(via, index, record, event, exc)
@@ -680,7 +694,7 @@ class LambdaHandler:
                 result = route.fn(event)
             if route.is_async:
                 await result
-            elif result is not None and inspect.isawaitable(result):
+            elif result is not None and route.isawaitable(result):
                 if _running_loop() is None:  # driven without a loop (see _drive)
                     self._block_on(result)
                 else:
@@ -722,6 +736,9 @@ class LambdaHandler:
     def _block_on(self, awaitable: Any) -> None:
         """Run what a plain function returned to completion, outside any running loop,
         on the handler's private loop (an error is the handler's)."""
+        import asyncio
+        import inspect
+
         if _running_loop() is not None:
             if inspect.iscoroutine(awaitable):
                 awaitable.close()
@@ -949,6 +966,8 @@ def _log_invalid(
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:
+    import asyncio
+
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
