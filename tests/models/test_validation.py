@@ -358,3 +358,63 @@ def test_detail_json_is_what_validate_checked() -> None:
     event = sample_event(TEST)
     wire = event.detail_json()
     assert BankTestCreatedV1Event.parse_detail(wire) == event.detail
+
+
+# -- gaps closed in issue 29: a NaN anywhere, metadata keys ------------------------------
+
+
+@pytest.mark.parametrize("metadata", [{}, {"correlationId": "c-1"}], ids=["empty", "set"])
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("account_statement", float("nan"), "$.content.accountStatement"),
+        ("account_statement", float("-inf"), "$.content.accountStatement"),
+        ("address", float("nan"), "$.content.address"),
+        ("age", float("inf"), "$.content.age"),
+    ],
+)
+def test_a_nan_in_any_optional_field_is_refused_whatever_metadata_holds(
+    metadata: dict[str, Any], field: str, value: float, path: str
+) -> None:
+    """A float NaN/inf in an optional field of another type (msgspec would write null,
+    which reads back as an absent field) is refused with its path, with empty metadata
+    as with metadata set."""
+    event = user(**{field: value})
+    event.detail.metadata = dict(metadata)
+    with pytest.raises(EventValidationError) as info:
+        event.validate()
+    assert info.value.path == path
+    assert "finite" in info.value.reason
+
+
+@pytest.mark.parametrize(
+    ("metadata", "path", "key"),
+    [
+        ({1: "x"}, "$.metadata", "1"),
+        ({"tenant": {"id": 7, 2: "y"}}, "$.metadata.tenant", "2"),
+        ({"spans": [{"ok": 1}, {None: 1}]}, "$.metadata.spans[1]", "None"),
+        ({"a": {"b": {(1, 2): "t"}}}, "$.metadata.a.b", "(1, 2)"),
+        ({1.5: "f", "x": 1}, "$.metadata", "1.5"),
+        ({True: "b"}, "$.metadata", "True"),
+    ],
+)
+def test_metadata_keys_that_are_not_strings_are_refused_with_the_path(
+    metadata: dict[Any, Any], path: str, key: str
+) -> None:
+    """metadata (at any depth) with a key that is not a string is refused with the path
+    of the object holding it (JSON has only string keys; msgspec would write 1 as "1",
+    and the consumer would read another dict than the one sent)."""
+    event = user()
+    event.detail.metadata = metadata
+    with pytest.raises(EventValidationError) as info:
+        event.validate()
+    assert info.value.path == path
+    assert key in info.value.reason
+    assert "string" in info.value.reason
+
+
+def test_string_subclass_keys_in_metadata_pass() -> None:
+    """A StrEnum key is a string: it passes and reads back as its value."""
+    event = user()
+    event.detail.metadata = {BankTestCreatedV1FavoriteColor.Red: {"n": 1}}
+    assert json.loads(event.detail_json())["metadata"] == {"Red": {"n": 1}}

@@ -191,6 +191,8 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             )
         if typing.cast(Any, detail.metadata) is None:  # set to None after it was built
             detail = msgspec.structs.replace(detail, metadata={})
+        elif detail.metadata and (error := _non_string_key(detail.metadata, self.detail_type)):
+            raise error
         if codec.datetime_paths is None or codec.datetime_paths:
             # Every date-time goes on the wire in UTC with ``Z`` (as the TS package's
             # toISOString): the exact instant, also of an offset with seconds.
@@ -217,15 +219,11 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             raise _non_finite(detail, self.detail_type) or decode_error(
                 exc, self.detail_type
             ) from None
-        # msgspec writes a float NaN/inf as null, which an optional field or metadata
-        # reads back as None: a silent change. Look closer only where such a float can
-        # hide: at the optional float fields of the content (attribute getters), and in
-        # metadata only when the JSON holds a null at all (a NaN always leaves one; a
-        # null nobody wrote as NaN costs one walk, ~µs, and passes).
-        if (
-            (detail.metadata and b"null" in data)
-            or (codec.float_getters and codec.may_hide_nan(detail))
-        ) and (error := _non_finite(detail, self.detail_type)):
+        # msgspec writes a float NaN/inf as null, which any optional field (of whatever
+        # type) or metadata reads back as None: a silent change. A NaN always leaves a
+        # null, and None fields are omitted, so look closer only when the JSON holds a
+        # null at all (a null nobody wrote as NaN costs one walk, ~µs, and passes).
+        if b"null" in data and (error := _non_finite(detail, self.detail_type)):
             raise error
         return data
 
@@ -374,7 +372,6 @@ class _Codec:
         "decimal_getters",
         "decoder",
         "detail_cls",
-        "float_getters",
         "validator",
     )
 
@@ -394,9 +391,6 @@ class _Codec:
         )
         self.validator: msgspec.json.Decoder[Any] = msgspec.json.Decoder(checked)
         info = msgspec.inspect.type_info(self.detail_cls)
-        # Getters of every optional float; when one sits where no attribute path reaches
-        # (in a list or dict), every validation walks the whole detail instead.
-        self.float_getters = _getters(_leaf_paths(info, (), msgspec.inspect.FloatType))
         # msgspec decodes a Decimal from a JSON string too, "NaN" and "Infinity"
         # included: a consumer must not receive a number nobody could have written.
         self.decimal_getters = _getters(_leaf_paths(info, (), msgspec.inspect.DecimalType))
@@ -405,16 +399,6 @@ class _Codec:
         self.datetime_paths: list[tuple[tuple[str, ...], Callable[[Any], Any]]] | None = (
             None if paths is None else [(p, operator.attrgetter(".".join(p))) for p in paths]
         )
-
-    def may_hide_nan(self, detail: EventDetail) -> bool:
-        for getter in self.float_getters:
-            try:
-                value = getter(detail)
-            except AttributeError:  # an optional parent object is None
-                continue
-            if value is not None and not math.isfinite(value):
-                return True
-        return False
 
     def has_non_finite_decimal(self, detail: EventDetail) -> bool:
         for getter in self.decimal_getters:
@@ -595,6 +579,71 @@ def _non_finite(detail: EventDetail, detail_type: str) -> EventValidationError |
                 path=path,
                 detail_type=detail_type,
             )
+    return None
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_keys(node: dict[Any, Any]) -> bool:
+    """True when every key in ``node`` is exactly ``str``, at any depth, and it holds
+    nothing but dicts, lists and JSON scalars: the common case, checked without
+    ``isinstance`` (False sends the caller to the exact walk)."""
+    for key, value in node.items():
+        if type(key) is not str:
+            return False
+        kind = type(value)
+        if kind is dict:
+            if not _plain_keys(value):
+                return False
+        elif kind is list:
+            if not _plain_items(value):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
+
+
+def _plain_items(items: list[Any]) -> bool:
+    for value in items:
+        kind = type(value)
+        if kind is dict:
+            if not _plain_keys(value):
+                return False
+        elif kind is list:
+            if not _plain_items(value):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
+
+
+def _non_string_key(metadata: Mapping[Any, Any], detail_type: str) -> EventValidationError | None:
+    """The error for a key of ``metadata`` (at any depth) that is not a string: JSON has
+    only string keys, and msgspec would write ``1`` as ``"1"``, so the consumer would
+    read another dict than the one sent. ``None`` when every key is a string."""
+    if type(metadata) is dict and _plain_keys(metadata):
+        return None
+    stack: list[tuple[object, str]] = [(metadata, "$.metadata")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    return EventValidationError(
+                        f"metadata key {key!r} ({type(key).__name__}) is not a string; "
+                        f"JSON object keys are strings: use {str(key)!r} if that is meant",
+                        path=path,
+                        detail_type=detail_type,
+                    )
+                if isinstance(value, Mapping | list | tuple):
+                    stack.append((value, f"{path}.{key}"))
+        elif isinstance(node, list | tuple):
+            stack += [
+                (item, f"{path}[{index}]")
+                for index, item in enumerate(node)
+                if isinstance(item, Mapping | list | tuple)
+            ]
     return None
 
 
