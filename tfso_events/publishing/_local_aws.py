@@ -46,7 +46,7 @@ def local_botocore_session(region: str = LOCAL_REGION) -> botocore.session.Sessi
     configuration: what the lean transport resolves from (no aioboto3 import)."""
     import botocore.session
 
-    session = _blind(botocore.session.Session)
+    session: botocore.session.Session = _blind(botocore.session.Session)
     session.set_credentials("local", "local")
     session.set_config_variable("region", region)
     return session
