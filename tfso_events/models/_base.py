@@ -622,8 +622,11 @@ def _non_string_key(metadata: Mapping[Any, Any], detail_type: str) -> EventValid
     """The error for a key of ``metadata`` (at any depth) that is not a string: JSON has
     only string keys, and msgspec would write ``1`` as ``"1"``, so the consumer would
     read another dict than the one sent. ``None`` when every key is a string."""
-    if type(metadata) is dict and _plain_keys(metadata):
-        return None
+    try:
+        if type(metadata) is dict and _plain_keys(metadata):
+            return None
+    except RecursionError:
+        pass  # nested past the limit: the walk below is iterative (and encoding refuses it)
     stack: list[tuple[object, str]] = [(metadata, "$.metadata")]
     while stack:
         node, path = stack.pop()
