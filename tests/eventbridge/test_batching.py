@@ -198,3 +198,52 @@ def test_retry_policy_needs_a_deadline_or_a_count() -> None:
     assert (default.deadline, default.max_attempts, default.adaptive) == (60.0, None, True)
     assert RetryPolicy(deadline=None, max_attempts=3).may_retry(2)
     assert not RetryPolicy(deadline=None, max_attempts=3).may_retry(3)
+
+
+# -- the retry deadline against long backoffs (deliver) ----------------------------------
+
+
+async def test_a_backoff_past_the_deadline_is_kept_while_others_get_through() -> None:
+    """An entry whose backoff (a Retry-After of 0.5 s) reaches past the retry deadline
+    as it stands when it is throttled (0.3 s) is retried, not given up, because other
+    entries of the publish are accepted meanwhile and move the deadline on."""
+    from collections import Counter
+
+    from tfso_events.publishing._batching import deliver
+
+    tries: Counter[int] = Counter()
+
+    async def send(batch: Sequence[Entry[str]]) -> list[Outcome]:
+        (entry,) = batch
+        tries[entry.index] += 1
+        if entry.index == 0 and tries[0] == 1:
+            return [Retry("ThrottlingException", "slow down", retry_after=0.5)]
+        await asyncio.sleep(0.1)
+        return [Accepted(f"id-{entry.index}")]
+
+    policy = RetryPolicy(deadline=0.3, adaptive=False)
+    outcomes = await deliver(
+        [[entry] for entry in entries(*[1] * 9)], send, policy=policy, max_concurrency=2
+    )
+    assert all(isinstance(outcome, PublishResult) for outcome in outcomes.values()), outcomes
+    assert outcomes[0].attempts == 2
+
+
+async def test_a_backoff_past_the_deadline_ends_at_the_deadline_without_progress() -> None:
+    """With nothing else getting through, the same entry is given up once the deadline
+    has passed (not before, and without waiting out its whole backoff), as a failure
+    naming the deadline and its one attempt."""
+    from tfso_events.publishing._batching import deliver
+
+    async def send(batch: Sequence[Entry[str]]) -> list[Outcome]:
+        return [Retry("ThrottlingException", "slow down", retry_after=30.0)]
+
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    outcomes = await deliver([entries(1)], send, policy=RetryPolicy(deadline=0.2, adaptive=False))
+    elapsed = loop.time() - started
+    (failure,) = outcomes.values()
+    assert isinstance(failure, PublishFailure)
+    assert failure.attempts == 1
+    assert "retry deadline" in failure.reason
+    assert 0.2 <= elapsed < 5.0

@@ -86,7 +86,9 @@ class RetryPolicy:
       outage every pending publish gives up on time. An entry whose own tries keep
       failing without throttling (no answer, 5xx, ``InternalFailure``) while others
       get through is reported failed once it has failed for ``deadline`` seconds. A
-      publish that gives up returns within ``deadline`` plus one backoff delay.
+      publish gives up once the deadline has passed (plus the call in flight then): an
+      entry's backoff that reaches past the deadline is slept while others may still
+      get through.
       ``None``: no time budget (then ``max_attempts`` must be set; while the target is
       down, each failed probe of the client's circuit counts as one try of every
       waiting entry).
@@ -597,27 +599,30 @@ async def deliver(
                 if not policy.may_retry(entry.attempts):
                     why = f"gave up after {_tries(entry.attempts)}: {answer.message}"
                     give_up([entry], answer.code, why)
-                elif wake > stall_at():
-                    # The budget is measured by the client's progress, not by each
-                    # entry's age: under a rate limit a retry may wait in this client's
-                    # own queue for longer than the deadline while others get through,
-                    # and giving it up then would fail a healthy, merely slow, publish.
-                    give_up([entry], *stalled(answer, [entry]))
                 elif (
                     entry.failing_since is not None
                     and not answer.throttled
                     and wake - entry.failing_since > budget
                 ):
-                    # ...but an entry that fails on its own while others get through
+                    # An entry that fails on its own while others get through
                     # (it is not throttled: the target answered, or did not, for it)
                     # must not retry for as long as the client lives.
                     give_up([entry], *_failing(policy, answer, entry))
                 else:
                     pending.append(entry)
-            if pending:
-                if log.isEnabledFor(logging.DEBUG):
-                    _log_retry(pending, last, delay)
-                await sleep(delay)
+            if pending and log.isEnabledFor(logging.DEBUG):
+                _log_retry(pending, last, delay)
+            # The budget is measured by the client's progress, not by each entry's age
+            # or backoff: under a rate limit a retry may wait in this client's own queue
+            # for longer than the deadline while others get through, and a delay that
+            # reaches past the deadline as it stands now is slept in steps, given up
+            # only if nothing got through by then (others' progress moves it on).
+            while pending and (now := clock()) < wake:
+                horizon = stall_at()
+                if now >= horizon:
+                    give_up(pending, *stalled(last, pending))
+                    return
+                await sleep(min(wake, horizon) - now)
 
     work = [batch for batch in batches if batch]
     if len(work) == 1:
