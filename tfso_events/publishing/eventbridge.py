@@ -770,7 +770,7 @@ def _user_agent() -> str:
 def _lean_user_agent() -> str:
     import platform
 
-    from tfso_events import __version__
+    from tfso_events._version import __version__
 
     return f"tfso-events/{__version__} (lean SigV4) Python/{platform.python_version()}"
 
