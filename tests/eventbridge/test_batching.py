@@ -217,7 +217,7 @@ async def test_a_backoff_past_the_deadline_is_kept_while_others_get_through() ->
         (entry,) = batch
         tries[entry.index] += 1
         if entry.index == 0 and tries[0] == 1:
-            return [Retry("ThrottlingException", "slow down", retry_after=0.5)]
+            return [Retry("ThrottlingException", "slow down", retry_after=0.5, throttled=True)]
         await asyncio.sleep(0.1)
         return [Accepted(f"id-{entry.index}")]
 
@@ -236,7 +236,7 @@ async def test_a_backoff_past_the_deadline_ends_at_the_deadline_without_progress
     from tfso_events.publishing._batching import deliver
 
     async def send(batch: Sequence[Entry[str]]) -> list[Outcome]:
-        return [Retry("ThrottlingException", "slow down", retry_after=30.0)]
+        return [Retry("ThrottlingException", "slow down", retry_after=30.0, throttled=True)]
 
     loop = asyncio.get_running_loop()
     started = loop.time()
