@@ -39,8 +39,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import msgspec
 
 from tfso_events._clip import clip
-from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
+# (tfso_events.results is imported at run time only where an outcome's class is tested:
+# the consume router imports this module, and a consumer does not load publish results.)
 if TYPE_CHECKING:
     from opentelemetry.context import Context
     from opentelemetry.metrics import MeterProvider
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
 
     from tfso_events.models._base import TfsoEvent, UnknownEvent
     from tfso_events.publishing._batching import Entry, Outcome
+    from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
 __all__ = [
     "EVENTBRIDGE_SYSTEM",
@@ -465,6 +467,8 @@ class Publication:
 
     def finished_one(self, outcome: PublishResult | PublishFailure) -> None:
         """Count and log the outcome of a ``publish()`` (only a failure is logged)."""
+        from tfso_events.results import PublishFailure
+
         self._count((outcome,))
         if self._recording and self.spans:
             _end_create(self.spans, outcome, 0)
@@ -475,6 +479,8 @@ class Publication:
         otel = self._otel
         if otel is None or not otel.metering():
             return
+        from tfso_events.results import PublishResult
+
         counts: Counter[tuple[str, str | None]] = Counter()
         for outcome in outcomes:
             if isinstance(outcome, PublishResult):
@@ -511,6 +517,8 @@ def _end_create(
     span = spans[index] if index < len(spans) else None
     if span is None or not span.is_recording():
         return
+    from tfso_events.results import PublishResult
+
     if isinstance(outcome, PublishResult):
         span.set_attribute("messaging.message.id", outcome.event_id)
         span.set_attribute(_ATTEMPTS, outcome.attempts)
