@@ -6,7 +6,7 @@ What it measures, in one run on one machine, against a loopback PutEvents stub
 is not charged to the clients:
 
 (o) **publish_many**: ``TfsoEventBridgeClient("dev", ...).publish_many(events)`` with
-    the defaults (``max_concurrency=16``, ``transport="lean"``): every event validated
+    the defaults but ``transport="lean"`` (``max_concurrency=16``): every event validated
     (encode + validating decode), checked against the PutEvents limits, chunked by 10
     entries and by size, sent through the shared retry loop, each call signed with
     SigV4 and posted over aiohttp.
@@ -125,9 +125,13 @@ Runner = Callable[[str, Sequence[TfsoEvent], Callable[[], None]], Awaitable[None
 async def run_publish_many(
     url: str, events: Sequence[TfsoEvent], start: Callable[[], None]
 ) -> None:
-    """(o) TfsoEventBridgeClient.publish_many with the defaults."""
+    """(o) TfsoEventBridgeClient.publish_many with transport="lean"."""
     async with TfsoEventBridgeClient(
-        "dev", endpoint_url=url, session=_session(), max_concurrency=CONCURRENCY
+        "dev",
+        endpoint_url=url,
+        session=_session(),
+        max_concurrency=CONCURRENCY,
+        transport="lean",
     ) as client:
         await client.publish(events[0])  # warm-up: opens the client
         start()
@@ -204,9 +208,13 @@ async def run_naive(url: str, events: Sequence[TfsoEvent], start: Callable[[], N
 async def run_concurrent_publish(
     url: str, events: Sequence[TfsoEvent], start: Callable[[], None]
 ) -> None:
-    """(p) gather of publish() on one client."""
+    """(p) gather of publish() on one client (transport="lean")."""
     async with TfsoEventBridgeClient(
-        "dev", endpoint_url=url, session=_session(), max_concurrency=CONCURRENCY
+        "dev",
+        endpoint_url=url,
+        session=_session(),
+        max_concurrency=CONCURRENCY,
+        transport="lean",
     ) as client:
         await client.publish(events[0])
         start()

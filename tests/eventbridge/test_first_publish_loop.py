@@ -80,6 +80,7 @@ async def test_lean_open_reads_the_endpoint_rules_off_the_loop(loads: _Loads) ->
         "dev",
         session=_session(),  # type: ignore[arg-type]
         region_name="eu-north-1",
+        transport="lean",
     ) as client:
         await client.open()
         transport = await client._client_now()

@@ -235,7 +235,7 @@ async def test_a_server_checking_with_botocores_signer_accepts_every_call(
     session token) are accepted by a server that verifies each signature with botocore."""
     names = ["Zoë", "Łukasz", "漢字", "🎉", 'q"uote\\', "plain"]
     async with TfsoEventBridgeClient(
-        "dev", bus, endpoint_url=verifier.url, session=_session(token), retry=ONCE
+        "dev", bus, endpoint_url=verifier.url, session=_session(token), retry=ONCE, transport="lean"
     ) as client:
         await client.publish(bank_event(first_name=names[0]))
         batch = await client.publish_many([bank_event(first_name=n) for n in names * 4])
@@ -251,7 +251,7 @@ async def test_a_wrong_secret_is_refused_as_botocore_would_report_it(verifier: V
     error is the AuthenticationError a botocore client gives for it."""
     verifier.secrets[ACCESS_KEY] = "not-the-secret"
     async with TfsoEventBridgeClient(
-        "dev", endpoint_url=verifier.url, session=_session(None), retry=ONCE
+        "dev", endpoint_url=verifier.url, session=_session(None), retry=ONCE, transport="lean"
     ) as client:
         with pytest.raises(AuthenticationError, match="InvalidSignatureException"):
             await client.publish(bank_event())
@@ -410,7 +410,9 @@ async def test_container_role_credentials_are_read_once(
 ) -> None:
     """Credentials from botocore's chain (a container role) are fetched once at open();
     every call afterwards is signed with them without asking again."""
-    async with TfsoEventBridgeClient("dev", endpoint_url=verifier.url, retry=ONCE) as client:
+    async with TfsoEventBridgeClient(
+        "dev", endpoint_url=verifier.url, retry=ONCE, transport="lean"
+    ) as client:
         await client.open()
         assert len(container.issued) == 1
         for n in range(5):
@@ -428,7 +430,9 @@ async def test_expiring_credentials_are_read_again(
     per check however many calls are waiting), and the next calls sign with the new
     token, which the verifying server accepts."""
     container.lifetime = timedelta(minutes=5)  # inside the 15-minute advisory window
-    async with TfsoEventBridgeClient("dev", endpoint_url=verifier.url, retry=ONCE) as client:
+    async with TfsoEventBridgeClient(
+        "dev", endpoint_url=verifier.url, retry=ONCE, transport="lean"
+    ) as client:
         await client.open()
         await asyncio.gather(*(client.publish(bank_event(n)) for n in range(20)))
         before = len(container.issued)
@@ -471,7 +475,7 @@ async def test_nothing_logged_or_raised_shows_a_secret(
     errors: list[BaseException] = []
     texts: list[str] = []
     async with TfsoEventBridgeClient(
-        "dev", endpoint_url=verifier.url, session=_session(TOKEN), retry=ONCE
+        "dev", endpoint_url=verifier.url, session=_session(TOKEN), retry=ONCE, transport="lean"
     ) as client:
         await client.publish(bank_event())  # signed and accepted
         verifier.secrets[ACCESS_KEY] = "rotated"  # now the signature no longer matches
@@ -482,7 +486,7 @@ async def test_nothing_logged_or_raised_shows_a_secret(
         texts += [repr(client), repr(transport), repr(transport._credentials)]
     for url in (expired_url, dead):
         async with TfsoEventBridgeClient(
-            "dev", endpoint_url=url, session=_session(TOKEN), retry=ONCE
+            "dev", endpoint_url=url, session=_session(TOKEN), retry=ONCE, transport="lean"
         ) as client:
             with pytest.raises((AuthenticationError, PublishError)) as failed:
                 await client.publish_many([bank_event(2)])
@@ -501,7 +505,7 @@ async def test_no_session_token_over_plain_http_to_another_host() -> None:
     """A session token is never sent over plain HTTP to another machine: open() refuses
     before any connection, saying to use https."""
     async with TfsoEventBridgeClient(
-        "dev", endpoint_url="http://10.255.255.1:9", session=_session(TOKEN)
+        "dev", endpoint_url="http://10.255.255.1:9", session=_session(TOKEN), transport="lean"
     ) as client:
         with pytest.raises(ConfigurationError, match="plain HTTP") as info:
             await client.open()
@@ -514,8 +518,9 @@ def test_unknown_transport_is_refused() -> None:
         TfsoEventBridgeClient("dev", transport="http")  # type: ignore[arg-type]
 
 
-def test_default_transport_is_lean() -> None:
-    """The default is the lean transport; botocore's is one argument away."""
-    assert TfsoEventBridgeClient("dev").transport == "lean"
-    assert TfsoEventBridgeClient("dev", transport="botocore").transport == "botocore"
+def test_default_transport_is_botocore_and_lean_one_argument_away() -> None:
+    """The default is still botocore's transport (docs/publishing-eventbridge.md says
+    why); the lean one is one argument away."""
+    assert TfsoEventBridgeClient("dev").transport == "botocore"
+    assert TfsoEventBridgeClient("dev", transport="lean").transport == "lean"
     assert os.environ.get("AWS_DEFAULT_REGION")  # (the conftest's dummy environment)

@@ -1,5 +1,5 @@
 """The lean ``PutEvents`` transport of :class:`~tfso_events.TfsoEventBridgeClient`
-(``transport="lean"``, the default).
+(``transport="lean"``).
 
 What botocore spends on every ``PutEvents`` call (a signing key derived anew, request
 serialisation through the service model, a dozen event hooks, endpoint rules, response
