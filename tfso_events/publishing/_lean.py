@@ -40,7 +40,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from tfso_events import _botocore
+from tfso_events._botocore import install as _redact_in_botocore_logs
 from tfso_events._threads import in_a_thread
 from tfso_events.errors import ConfigurationError
 from tfso_events.publishing._batching import UNANSWERED, RetryableCallError
@@ -197,7 +197,7 @@ class _Credentials:
             )
         # botocore's own DEBUG logs (should any botocore client run in this process)
         # must not show them either.
-        _botocore.install(token, secret_key)
+        _redact_in_botocore_logs(token, secret_key)
         return _Keys(access_key, secret_key, token)
 
 
