@@ -32,6 +32,21 @@ def test_ddl_prints_the_table_for_the_dialect(
     assert ("BIGSERIAL" in out) == (dialect == "postgresql")
 
 
+@pytest.mark.parametrize("dialect", ["postgresql", "sqlite"])
+def test_ddl_with_inbox_prints_the_inbox_table_too(
+    dialect: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`outbox ddl --inbox` appends CREATE TABLE tfso_inbox and its index; `--inbox NAME`
+    names it."""
+    assert main(["outbox", "ddl", "--dialect", dialect, "--inbox"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("CREATE TABLE tfso_outbox (")
+    assert "CREATE TABLE tfso_inbox (" in out
+    assert out.count("CREATE INDEX") == 3
+    assert main(["outbox", "ddl", "--dialect", dialect, "--inbox", "seen"]) == 0
+    assert "CREATE TABLE seen (" in capsys.readouterr().out
+
+
 def test_usage_errors_say_what_is_missing(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

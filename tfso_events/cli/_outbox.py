@@ -211,6 +211,14 @@ async def _relay(args: argparse.Namespace) -> int:
         arg("--dialect", choices=["postgresql", "sqlite"], help="the DDL's dialect (ddl)"),
         _TABLE,
         arg(
+            "--inbox",
+            nargs="?",
+            const="tfso_inbox",
+            metavar="NAME",
+            help="ddl: also the consumer inbox table (tfso_events.outbox.Inbox; "
+            "default name tfso_inbox)",
+        ),
+        arg(
             "--id",
             type=int,
             action="append",
@@ -242,6 +250,13 @@ def outbox(args: argparse.Namespace) -> int:
             print("tfso-events: outbox ddl needs --dialect postgresql|sqlite", file=sys.stderr)
             return 2
         sys.stdout.write(_outbox(args.table).ddl(args.dialect))
+        if args.inbox:
+            from sqlalchemy import MetaData
+
+            from tfso_events.outbox._inbox import inbox_table
+            from tfso_events.outbox._table import ddl
+
+            sys.stdout.write("\n" + ddl(inbox_table(MetaData(), args.inbox), args.dialect))
         return 0
     from tfso_events.environments import resolve_outbox_db
     from tfso_events.errors import ConfigurationError
