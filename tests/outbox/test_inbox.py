@@ -274,6 +274,20 @@ async def test_a_consumer_killed_mid_handler_leaves_neither_and_redelivery_runs_
     assert await db.effects() == 1
 
 
+async def test_purge_deletes_only_expired_keys(db: InboxDb) -> None:
+    """purge() deletes rows whose lease or window ended and keeps held and done keys."""
+    await db.inbox.claim("lapsed", lease=0.2)
+    await db.inbox.claim("held", lease=30)
+    done = await db.inbox.claim("done", lease=30)
+    assert done.token is not None
+    assert await db.inbox.complete("done", done.token, ttl=60)
+    await asyncio.sleep(0.4)
+    async with db.engine.begin() as conn:
+        assert await db.inbox.purge(conn) == 1
+    assert (await db.inbox.claim("held", lease=30)).state == "held"
+    assert (await db.inbox.claim("done", lease=30)).state == "done"
+
+
 def test_the_inbox_ddl_creates_the_table_on_sqlite(tmp_path: Path) -> None:
     """Inbox.ddl gives statements SQLite accepts, building the table the MetaData describes."""
     import sqlite3
