@@ -87,17 +87,21 @@ def failures(answer: object) -> int:
     return len(answer["batchItemFailures"])
 
 
-def effecting_router(db: InboxDb, *, fail: bool = False, pause: float = 0.0) -> EventRouter:
-    """A router whose handler inserts one effect row and marks its key done in one
-    transaction; then it waits ``pause`` seconds and raises if ``fail``."""
+def effecting_router(
+    db: InboxDb, *, fail: bool = False, pause: float = 0.0, inbox: Inbox | None = None
+) -> EventRouter:
+    """A router whose handler inserts one effect row and marks its key done (in
+    ``inbox``, default the test's) in one transaction; then it waits ``pause`` seconds
+    and raises if ``fail``."""
     effects = db.metadata.tables[db.effects_name]
+    marking = inbox or db.inbox
     router = EventRouter()
 
     @router.on(BankTestCreatedV1Event)
     async def on_created(event: BankTestCreatedV1Event) -> None:
         async with db.engine.begin() as conn:
             await conn.execute(effects.insert().values(event_id=event.id))
-            await db.inbox.mark_done(conn)
+            await marking.mark_done(conn)
             await asyncio.sleep(pause)
             if fail:
                 raise RuntimeError("the handler failed after writing")
@@ -194,7 +198,9 @@ async def test_two_concurrent_consumers_of_one_key_make_one_effect(db: InboxDb) 
     second_inbox = Inbox(db.url, MetaData(), table_name=db.inbox.table.name)
     try:
         first = effecting_router(db, pause=0.3).handler(dedupe=db.inbox, lease=30)
-        second = effecting_router(db, pause=0.3).handler(dedupe=second_inbox, lease=30)
+        second = effecting_router(db, pause=0.3, inbox=second_inbox).handler(
+            dedupe=second_inbox, lease=30
+        )
         answers = await asyncio.gather(
             first.process(lambda_sqs_event(body), None),
             second.process(lambda_sqs_event(body), None),
