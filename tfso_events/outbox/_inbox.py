@@ -108,7 +108,8 @@ class Inbox:
     short transaction (on SQLite, ``BEGIN IMMEDIATE``). ``metadata`` (default: a new
     ``MetaData``) receives the table, so Alembic's autogenerate sees it; ``table_name``
     (default ``tfso_inbox``) names it. ``await inbox.aclose()`` disposes of the engine
-    (the router's ``LambdaHandler.close()`` calls it).
+    (the router's ``LambdaHandler.close()`` calls it). The engine belongs to the event
+    loop that first used it: keep one inbox per loop, as with any asyncio engine.
     """
 
     def __init__(
