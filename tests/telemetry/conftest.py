@@ -15,7 +15,22 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from tfso_events import telemetry
+from tfso_events import RetryPolicy, telemetry
+from tfso_events.local import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LocalHub
+from tfso_events.publishing.api import TfsoEventApiClient
+
+
+def local_api_client(hub: LocalHub, *, max_attempts: int) -> TfsoEventApiClient:
+    """An events API client of ``hub`` (its ready credentials) that retries at once."""
+    policy = RetryPolicy(max_attempts=max_attempts, base_delay=0.001, adaptive=False)
+    return TfsoEventApiClient(
+        "local",
+        DEFAULT_CLIENT_ID,
+        DEFAULT_CLIENT_SECRET,
+        api_url=hub.url,
+        auth0_domain=hub.url,
+        retry=policy,
+    )
 
 
 @dataclass

@@ -10,9 +10,9 @@ import socket
 import pytest
 
 from tests.api.conftest import bank_event
+from tests.telemetry.conftest import local_api_client
 from tfso_events import RetryPolicy
-from tfso_events.local import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LocalHub
-from tfso_events.publishing.api import TfsoEventApiClient
+from tfso_events.local import LocalHub
 from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
 
@@ -96,15 +96,7 @@ async def test_the_api_client_logs_a_retry_a_give_up_and_its_summary(
     INFO summary as the EventBridge client does."""
     caplog.set_level(logging.DEBUG, logger="tfso_events")
     hub.faults.error_rate = 1.0
-    policy = RetryPolicy(max_attempts=2, base_delay=0.001, adaptive=False)
-    async with TfsoEventApiClient(
-        "local",
-        DEFAULT_CLIENT_ID,
-        DEFAULT_CLIENT_SECRET,
-        api_url=hub.url,
-        auth0_domain=hub.url,
-        retry=policy,
-    ) as client:
+    async with local_api_client(hub, max_attempts=2) as client:
         batch = await client.publish_many([bank_event(0)], raise_on_error=False)
     assert len(batch.failed) == 1
     (retry,) = [r for r in _ours(caplog, logging.DEBUG) if r.getMessage().startswith("retrying")]

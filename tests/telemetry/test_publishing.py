@@ -5,10 +5,9 @@ from __future__ import annotations
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.api.conftest import bank_event
-from tests.telemetry.conftest import Otel
+from tests.telemetry.conftest import Otel, local_api_client
 from tfso_events import RetryPolicy, telemetry
-from tfso_events.local import DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, LocalHub
-from tfso_events.publishing.api import TfsoEventApiClient
+from tfso_events.local import LocalHub
 from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
 BUS = "tfso-bank-events"
@@ -91,15 +90,7 @@ async def test_api_client_makes_a_send_span_per_post_and_marks_a_failed_call(
     """Through the events API: one send span per POST linked to its event's create span;
     a 503 answer ends its send span with error.type http_503 and a retry is counted."""
     hub.faults.error_rate = 1.0
-    policy = RetryPolicy(max_attempts=3, base_delay=0.001, adaptive=False)
-    async with TfsoEventApiClient(
-        "local",
-        DEFAULT_CLIENT_ID,
-        DEFAULT_CLIENT_SECRET,
-        api_url=hub.url,
-        auth0_domain=hub.url,
-        retry=policy,
-    ) as client:
+    async with local_api_client(hub, max_attempts=3) as client:
         failed = await client.publish_many([bank_event(0)], raise_on_error=False)
         hub.faults.error_rate = 0.0
         result = await client.publish(bank_event(1))

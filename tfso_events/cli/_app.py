@@ -32,6 +32,7 @@ __all__ = [
     "COMMANDS",
     "DEFAULT_PORT",
     "DEFAULT_URL",
+    "TARGET_ARGUMENTS",
     "Arg",
     "Command",
     "Run",
@@ -54,6 +55,43 @@ Run = Callable[[argparse.Namespace], int]
 def arg(*flags: str, **kwargs: Any) -> Arg:
     """Declare an argument of a command, exactly as ``parser.add_argument`` takes it."""
     return flags, kwargs
+
+
+#: Where ``publish`` and ``relay`` send (both build their publisher with
+#: ``_publish._client``): ``--via``, ``--env``, ``--bus``, ``--endpoint-url``,
+#: ``--auth0-domain``, ``--region``, ``--client-id``, ``--client-secret``.
+TARGET_ARGUMENTS: tuple[Arg, ...] = (
+    arg("--via", required=True, choices=["eventbridge", "api"], help="which publisher"),
+    arg(
+        "--env",
+        metavar="ENV",
+        help="dev, pre-prod, prod or local (the local hub); default TFSO_EVENTS_ENVIRONMENT",
+    ),
+    arg(
+        "--bus",
+        metavar="NAME",
+        help="EventBridge bus name or ARN (default tfso-{module}-events)",
+    ),
+    arg(
+        "--endpoint-url",
+        metavar="URL",
+        help="EventBridge endpoint, or the events API base URL with --via api "
+        "(default: the environment's; with --env local, http://127.0.0.1:8642)",
+    ),
+    arg(
+        "--auth0-domain",
+        metavar="URL",
+        help="Auth0 domain for --via api (with --env local: the --endpoint-url)",
+    ),
+    arg("--region", help="AWS region for --via eventbridge (default: AWS configuration)"),
+    arg("--client-id", metavar="ID", help="Auth0 application id (default TFSO_EVENTS_CLIENT_ID)"),
+    arg(
+        "--client-secret",
+        metavar="SECRET",
+        help="Auth0 application secret (default TFSO_EVENTS_CLIENT_SECRET, which is safer: "
+        "command lines are visible to other users)",
+    ),
+)
 
 
 @dataclass(frozen=True, slots=True)

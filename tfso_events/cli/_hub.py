@@ -24,6 +24,8 @@ from tfso_events.cli._app import (
 )
 
 if TYPE_CHECKING:
+    import aiohttp
+
     from tfso_events.local import LocalHub
 
 __all__ = ["hub", "tail"]
@@ -309,6 +311,19 @@ async def _follow(args: argparse.Namespace) -> int:
     return await _follow_events(args)
 
 
+async def _get_records(
+    session: aiohttp.ClientSession, url: str, params: dict[str, str]
+) -> list[dict[str, Any]] | None:
+    """The records ``tail`` reads from ``url``, or None (said on stderr) when the hub
+    answers other than 200; a hub that cannot be reached is the caller's to handle."""
+    async with session.get(url, params=params) as response:
+        if response.status != 200:
+            print(f"tfso-events tail: {url} answered HTTP {response.status}", file=sys.stderr)
+            return None
+        records: list[dict[str, Any]] = await response.json()
+    return records
+
+
 async def _follow_deliveries(args: argparse.Namespace) -> int:
     import aiohttp
 
@@ -321,20 +336,15 @@ async def _follow_deliveries(args: argparse.Namespace) -> int:
             if args.failed:
                 params["status"] = "failed"
             try:
-                async with session.get(f"{base}/deliveries", params=params) as response:
-                    if response.status != 200:
-                        print(
-                            f"tfso-events tail: {base}/deliveries answered HTTP {response.status}",
-                            file=sys.stderr,
-                        )
-                        return 1
-                    records: list[dict[str, Any]] = await response.json()
+                records = await _get_records(session, f"{base}/deliveries", params)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 print(f"tfso-events tail: cannot reach {base}: {exc}", file=sys.stderr)
                 if args.once:
                     return 1
                 await asyncio.sleep(args.interval)
                 continue
+            if records is None:
+                return 1
             if first:
                 first = False
                 if records:
@@ -386,14 +396,7 @@ async def _follow_events(args: argparse.Namespace) -> int:
             else:
                 params = {**filters, "after_id": str(after_id)}
             try:
-                async with session.get(f"{base}/events", params=params) as response:
-                    if response.status != 200:
-                        print(
-                            f"tfso-events tail: {base}/events answered HTTP {response.status}",
-                            file=sys.stderr,
-                        )
-                        return 1
-                    records: list[dict[str, Any]] = await response.json()
+                records = await _get_records(session, f"{base}/events", params)
             except (aiohttp.ClientError, TimeoutError) as exc:
                 if args.once:
                     print(f"tfso-events tail: cannot reach {base}: {exc}", file=sys.stderr)
@@ -403,6 +406,8 @@ async def _follow_events(args: argparse.Namespace) -> int:
                     warned = True
                 await asyncio.sleep(args.interval)
                 continue
+            if records is None:
+                return 1
             if after_id is None:
                 newest = records[0]["id"] if records else 0
                 records = list(reversed(records))[-args.last :] if args.last > 0 else []

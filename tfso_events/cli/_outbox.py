@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Self
 
-from tfso_events.cli._app import arg, command, positive_int, seconds
+from tfso_events.cli._app import TARGET_ARGUMENTS, arg, command, positive_int, seconds
 from tfso_events.cli._console import counted
 from tfso_events.results import BatchResult, OnResult, PublishFailure, PublishResult
 
@@ -57,33 +57,7 @@ def _outbox(table: str) -> Outbox:
             "is safer for a URL with a password: command lines are visible to other users)",
         ),
         _TABLE,
-        arg("--via", required=True, choices=["eventbridge", "api"], help="which publisher"),
-        arg(
-            "--env",
-            metavar="ENV",
-            help="dev, pre-prod, prod or local (the local hub); default TFSO_EVENTS_ENVIRONMENT",
-        ),
-        arg(
-            "--bus",
-            metavar="NAME",
-            help="EventBridge bus name or ARN (default tfso-{module}-events)",
-        ),
-        arg(
-            "--endpoint-url",
-            metavar="URL",
-            help="EventBridge endpoint, or the events API base URL with --via api "
-            "(default: the environment's; with --env local, http://127.0.0.1:8642)",
-        ),
-        arg("--auth0-domain", metavar="URL", help="Auth0 domain for --via api"),
-        arg("--region", help="AWS region for --via eventbridge (default: AWS configuration)"),
-        arg(
-            "--client-id", metavar="ID", help="Auth0 application id (default TFSO_EVENTS_CLIENT_ID)"
-        ),
-        arg(
-            "--client-secret",
-            metavar="SECRET",
-            help="Auth0 application secret (default TFSO_EVENTS_CLIENT_SECRET, which is safer)",
-        ),
+        *TARGET_ARGUMENTS,
         arg("--concurrency", type=positive_int, metavar="N", help="requests in flight at once"),
         arg(
             "--batch-size",

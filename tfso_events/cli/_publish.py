@@ -38,7 +38,7 @@ from typing import IO, Any, TypeVar
 
 from tfso_events._files import open_private
 from tfso_events._threads import in_a_thread
-from tfso_events.cli._app import arg, command, positive_int, seconds
+from tfso_events.cli._app import TARGET_ARGUMENTS, arg, command, positive_int, seconds
 from tfso_events.cli._console import Progress, counted
 from tfso_events.cli._publish_state import StateError, StateFile
 from tfso_events.cli._records import STDIN, Record, RecordFile, failed_record, to_event
@@ -129,38 +129,7 @@ class _Tally:
         arg(
             "file", metavar="FILE", help="NDJSON (or JSON) of envelopes or API bodies; - for stdin"
         ),
-        arg("--via", required=True, choices=["eventbridge", "api"], help="which publisher"),
-        arg(
-            "--env",
-            metavar="ENV",
-            help="dev, pre-prod, prod or local (the local hub); default TFSO_EVENTS_ENVIRONMENT",
-        ),
-        arg(
-            "--bus",
-            metavar="NAME",
-            help="EventBridge bus name or ARN (default tfso-{module}-events)",
-        ),
-        arg(
-            "--endpoint-url",
-            metavar="URL",
-            help="EventBridge endpoint, or the events API base URL with --via api "
-            "(default: the environment's; with --env local, http://127.0.0.1:8642)",
-        ),
-        arg(
-            "--auth0-domain",
-            metavar="URL",
-            help="Auth0 domain for --via api (with --env local: the --endpoint-url)",
-        ),
-        arg("--region", help="AWS region for --via eventbridge (default: AWS configuration)"),
-        arg(
-            "--client-id", metavar="ID", help="Auth0 application id (default TFSO_EVENTS_CLIENT_ID)"
-        ),
-        arg(
-            "--client-secret",
-            metavar="SECRET",
-            help="Auth0 application secret (default TFSO_EVENTS_CLIENT_SECRET, which is safer: "
-            "command lines are visible to other users)",
-        ),
+        *TARGET_ARGUMENTS,
         arg("--concurrency", type=positive_int, metavar="N", help="requests in flight at once"),
         arg(
             "--max-attempts",
