@@ -71,6 +71,21 @@ def test_list_draws_a_rich_table_on_a_terminal() -> None:
         assert cls.detail_type in screen
 
 
+def test_list_into_a_closed_pipe_exits_quietly() -> None:
+    """`tfso-events list | head -0`: a reader that has gone makes `list` exit 141, as a
+    program killed by SIGPIPE does, with no traceback on stderr."""
+    with subprocess.Popen(
+        [EXE, "list"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env()
+    ) as proc:
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        proc.stdout.close()  # before the command has printed anything
+        err = proc.stderr.read().decode()
+        code = proc.wait(timeout=30)
+    assert "Traceback" not in err, err
+    assert code == 141, (code, err)
+
+
 @pytest.mark.parametrize("columns", [60, 80, 160])
 def test_list_never_cuts_the_class_or_detail_type_on_a_terminal(columns: int) -> None:
     """At any terminal width the class to import and the detail-type appear whole on one

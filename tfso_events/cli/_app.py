@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import inspect
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -166,6 +167,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(args)
     except KeyboardInterrupt:  # Ctrl-C before a command installed its own handling
         return 130
+    except BrokenPipeError:
+        # `tfso-events list | head`: the reader has gone, which is no error of ours. Point
+        # stdout at /dev/null so the interpreter's final flush cannot raise again, and
+        # exit as a program killed by SIGPIPE would (128 + 13), as `yes | head` does.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return 141
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
