@@ -37,6 +37,7 @@ __all__ = ["BatchResponse", "EventRouter", "LambdaHandler", "RecordContext"]
 logger = logging.getLogger("tfso_events.consume")
 
 F = TypeVar("F", bound=Callable[..., Any])
+_Err = TypeVar("_Err", bound=Exception)
 
 #: What an SQS invocation returns: ``{"batchItemFailures": [{"itemIdentifier": id}]}``.
 BatchResponse = dict[str, list[dict[str, str]]]
@@ -778,13 +779,7 @@ class LambdaHandler:
                 f"with @router.on({type(event).__name__})",
                 detail_type=event.detail_type,
             )
-        logger.warning(
-            "%s: %s",
-            _where(via, index, record),
-            clip(error),
-            extra=_extra(via, record, event.detail_type),
-        )
-        return error
+        return _logged(error, via, index, record, event.detail_type)
 
     def _key_of(self, event: TfsoEvent | UnknownEvent) -> str | None:
         value = event.id if self.key is None else self.key(event)
@@ -865,11 +860,14 @@ def _held(
         key=key,
         detail_type=event.detail_type,
     )
+    return _logged(error, via, index, record, event.detail_type)
+
+
+def _logged(error: _Err, via: Via, index: int, record: Mapping[str, Any], detail_type: str) -> _Err:
+    """Log ``error`` as the WARNING for this record (where, clipped message, extra=
+    fields) and hand it back."""
     logger.warning(
-        "%s: %s",
-        _where(via, index, record),
-        clip(error),
-        extra=_extra(via, record, event.detail_type),
+        "%s: %s", _where(via, index, record), clip(error), extra=_extra(via, record, detail_type)
     )
     return error
 

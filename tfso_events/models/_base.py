@@ -19,7 +19,7 @@ import operator
 import re
 import threading
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, ClassVar, Self
@@ -589,22 +589,13 @@ def _plain_keys(node: dict[Any, Any]) -> bool:
     """True when every key in ``node`` is exactly ``str``, at any depth, and it holds
     nothing but dicts, lists and JSON scalars: the common case, checked without
     ``isinstance`` (False sends the caller to the exact walk)."""
-    for key, value in node.items():
+    for key in node:
         if type(key) is not str:
             return False
-        kind = type(value)
-        if kind is dict:
-            if not _plain_keys(value):
-                return False
-        elif kind is list:
-            if not _plain_items(value):
-                return False
-        elif kind not in _SCALARS:
-            return False
-    return True
+    return _plain_items(node.values())
 
 
-def _plain_items(items: list[Any]) -> bool:
+def _plain_items(items: Iterable[Any]) -> bool:
     for value in items:
         kind = type(value)
         if kind is dict:
