@@ -243,18 +243,29 @@ async def test_an_outage_of_the_hub_costs_a_few_log_lines_and_no_event(
             await relay.stop()
             await running
             await hub.stop()
-    # The relay's own lines. The publisher's are its circuit's business (issue 25, item
-    # 2: one warning when the target goes down) and its INFO summary per call; the
-    # package's warnings in all are printed for the record.
+    # The relay's own lines, and the publisher's (by their loggers' real names: a name
+    # that matched nothing would make the bounds below pass on nothing, hence the
+    # lower bounds). Its circuit says once that the target went down and once that it
+    # is back (a "still down" a minute); its calls (the relay's probes, 0.5-1 s apart
+    # at max_backoff=1) each log what they gave up on: a line per probe, not per retry.
     lines = [r.getMessage() for r in caplog.records if r.name == "tfso_events.outbox"]
-    warnings = [
+    circuit = [
         r.getMessage()
         for r in caplog.records
-        if r.name.startswith("tfso_events") and r.levelno >= logging.WARNING
+        if r.name == "tfso_events.publishing" and r.levelno >= logging.WARNING
     ]
-    print(f"outage {outage:g} s: relay {len(lines)} lines, {len(warnings)} warnings in all")
+    calls = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "tfso_events.publishing.eventbridge" and r.levelno >= logging.WARNING
+    ]
+    print(f"outage {outage:g} s: relay {len(lines)}, circuit {len(circuit)}, calls {len(calls)}")
     assert waiting > 0, "the outage should have left rows waiting"
     assert len(lines) <= 3, lines
     assert "fails" in lines[0]
     assert "works again" in lines[-1]
+    assert 2 <= len(circuit) <= 2 + outage // 60, circuit
+    assert "not answering" in circuit[0]
+    assert "answering again" in circuit[-1]
+    assert 1 <= len(calls) <= outage / 0.5 + 2, calls
     assert set(names(hub)) == {f"order-{n}" for n in range(added)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import subprocess
 import sys
 
@@ -262,6 +263,46 @@ async def test_notify_wakes_an_idle_relay_at_commit(database: Database) -> None:
     finally:
         await relay.stop()
         await running
+
+
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+async def test_a_relay_listens_again_after_its_listening_connection_is_terminated(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After the server ends the relay's LISTEN connection (pg_terminate_backend), the
+    relay listens again, saying so in two lines: a row committed next is published
+    within 3 s, not at the 30 s poll."""
+    caplog.set_level(logging.INFO, logger="tfso_events.outbox")
+    publisher = MemoryPublisher()
+    relay = OutboxRelay(database.url, publisher, outbox=database.outbox, poll_interval=30)
+    running = asyncio.create_task(relay.run())
+    listening = text("SELECT pid FROM pg_stat_activity WHERE query ILIKE :listen")
+    channel = {"listen": f"LISTEN %{database.outbox.channel}%"}
+    try:
+        async with asyncio.timeout(10):
+            while True:  # a transaction per look: the activity view is read once in each
+                async with database.engine.begin() as conn:
+                    pids = (await conn.execute(listening, channel)).scalars().all()
+                if pids:
+                    break
+                await asyncio.sleep(0.05)
+        assert len(pids) == 1, pids
+        async with database.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+        await asyncio.sleep(1.0)  # the relay notices (asyncpg says so at once) and listens again
+        async with database.engine.begin() as conn:
+            await database.outbox.add(conn, order_event(1))
+        async with asyncio.timeout(3):
+            while not publisher.records:  # noqa: ASYNC110 - no arrival hook to await
+                await asyncio.sleep(0.01)
+    finally:
+        await relay.stop()
+        await running
+    lines = [r.getMessage() for r in caplog.records if r.name == "tfso_events.outbox"]
+    assert [line.split(" (")[0] for line in lines] == [
+        "not listening for new outbox rows",
+        "listening for new outbox rows again",
+    ], lines
 
 
 async def test_stop_finishes_the_batch_in_flight(database: Database, hub: LocalHub) -> None:

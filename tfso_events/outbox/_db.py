@@ -108,35 +108,97 @@ def _immediate_transactions(engine: AsyncEngine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+#: The first wait before listening again after the LISTEN connection was lost (or
+#: could not be had); doubled each failed try up to ``max_backoff``.
+_RELISTEN_FIRST = 0.1
+#: How often a listening connection is checked for having closed unnoticed (asyncpg
+#: says so at once when the server ends it; this is the belt to those braces).
+_CHECK_EVERY = 5.0
+
+
 @contextlib.asynccontextmanager
 async def listen(
-    engine: AsyncEngine, channel: str, on_notify: Callable[[], None]
-) -> AsyncIterator[bool]:
-    """On PostgreSQL, ``LISTEN channel`` on a connection held for the body and call
-    ``on_notify()`` for each notification; yields whether it listens (``False`` on
-    SQLite, or when the connection could not be had: the caller then polls)."""
+    engine: AsyncEngine,
+    channel: str,
+    on_notify: Callable[[], None],
+    *,
+    max_backoff: float = 30.0,
+) -> AsyncIterator[None]:
+    """On PostgreSQL, ``LISTEN channel`` on a connection of its own for the body and
+    call ``on_notify()`` for each notification (on SQLite: nothing, the caller polls).
+
+    A lost connection (the server restarted, a failover, an idle-connection reaper,
+    ``pg_terminate_backend``) or one that cannot be had is tried again with backoff
+    (0.1 s, doubling, up to ``max_backoff``) for as long as the body runs; meanwhile
+    the caller's polling finds the rows. Once listening again, ``on_notify()`` is called
+    once, since rows committed while nobody listened sent their NOTIFY to no one. One
+    log line when listening stops, one when it is back, never one per try."""
     if engine.dialect.name != POSTGRESQL:
-        yield False
+        yield
         return
+    task = asyncio.ensure_future(_keep_listening(engine, channel, on_notify, max_backoff))
     try:
-        conn = await engine.connect()
-    except Exception as exc:  # the database is down: polling finds out when it is back
-        log.warning("cannot LISTEN for new outbox rows (%s); polling instead", clip(exc))
-        yield False
-        return
-    try:
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
-
-        def notified(*_args: object) -> None:
-            on_notify()
-
-        await driver.add_listener(channel, notified)
-        try:
-            yield True
-        finally:
-            with contextlib.suppress(Exception):
-                await asyncio.shield(driver.remove_listener(channel, notified))
+        yield
     finally:
-        with contextlib.suppress(Exception):
-            await asyncio.shield(conn.close())
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def _keep_listening(
+    engine: AsyncEngine, channel: str, on_notify: Callable[[], None], max_backoff: float
+) -> None:
+    failures = 0
+
+    def notified(*_args: object) -> None:
+        on_notify()
+
+    while True:
+        lost = asyncio.Event()
+        error: BaseException | None = None
+        conn: AsyncConnection | None = None
+        driver: Any = None
+        try:
+            conn = await engine.connect()
+            raw = await conn.get_raw_connection()
+            driver = raw.driver_connection
+            driver.add_termination_listener(lambda _connection, lost=lost: lost.set())
+            await driver.add_listener(channel, notified)
+            if failures:
+                failures = 0
+                log.info("listening for new outbox rows again")
+                on_notify()  # what was committed meanwhile notified no one
+            while not lost.is_set() and not driver.is_closed():
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(_CHECK_EVERY):
+                        await lost.wait()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the database is down, or the connection broke
+            error = exc
+        finally:
+            if conn is not None:
+                await asyncio.shield(_release(conn, driver, channel, notified))
+        failures += 1
+        if failures == 1:
+            why = f"{type(error).__name__}: {clip(error)}" if error else "the connection closed"
+            log.warning(
+                "not listening for new outbox rows (%s); polling until listening again, "
+                "which is tried with backoff",
+                why,
+            )
+        await asyncio.sleep(min(max_backoff, _RELISTEN_FIRST * 2 ** (failures - 1)))
+
+
+async def _release(
+    conn: AsyncConnection, driver: Any, channel: str, notified: Callable[..., None]
+) -> None:
+    """Give the listening connection back: clean when it still works, else invalidated
+    so the pool never hands out the dead one."""
+    with contextlib.suppress(Exception):
+        if driver is not None and not driver.is_closed():
+            await driver.remove_listener(channel, notified)
+            await conn.close()
+            return
+        await conn.invalidate()
+        await conn.close()
