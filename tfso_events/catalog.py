@@ -117,12 +117,14 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> CatalogEvent | Unknow
             raise unreadable(exc, None) from None
         else:
             if stamps.made is None and not strict:  # no timestamp made, no source asked
+                detail = event.detail
+                if detail.metadata is None:  # "metadata": null (see EventDetail)
+                    detail.metadata = {}  # type: ignore[unreachable]
                 cls = type(event)
                 if cls in PLAIN_EVENTS:
                     return event  # and no Decimal to check
                 getters = DECIMAL_GETTERS.get(cls)
                 if getters is not None:  # each Decimal field, read by its attribute path
-                    detail = event.detail
                     for get in getters:
                         try:
                             value = get(detail)

@@ -66,11 +66,12 @@ def test_metadata_null_reads_as_empty(form: int) -> None:
 
 
 def test_metadata_null_is_written_as_empty_object() -> None:
-    """A detail built with metadata=None writes "metadata":{} (never null)."""
+    """A detail built with metadata=None (a type error; no __post_init__ rewrites it)
+    writes "metadata":{} (never null), and the caller's detail is left as it was."""
     event = sample_event(STATUS)
     detail = type(event.detail)(content=event.detail.content, metadata=None)  # type: ignore[arg-type]
-    assert detail.metadata == {}
     assert json.loads(type(event)(detail=detail).detail_json())["metadata"] == {}
+    assert detail.metadata is None
 
 
 @pytest.mark.parametrize("timestamp", [..., None])
