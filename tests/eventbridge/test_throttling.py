@@ -4,6 +4,9 @@ local hub's rate quota and random throttling (real PutEvents over loopback)."""
 from __future__ import annotations
 
 import time
+from typing import Literal
+
+import pytest
 
 from tests.eventbridge.conftest import bank_event
 from tfso_events import RetryPolicy
@@ -13,16 +16,18 @@ from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 EVENTS = 20_000
 
 
+@pytest.mark.parametrize("transport", ["lean", "botocore"])
 async def test_quota_2000_per_second_delivers_20000_events_with_bounded_throttling(
-    hub: LocalHub,
+    hub: LocalHub, transport: Literal["lean", "botocore"]
 ) -> None:
     """Under a rate quota of 2,000 entries/s, 20,000 events are all delivered with the
-    default retry policy, the hub stores each once, and the adaptive rate keeps the
-    throttled entries sent under 1.5 per event (a retry storm at full
-    speed sends 2.5-3.5 per event; see docs/performance.md)."""
+    default retry policy, through either transport, the hub stores each once, and the
+    adaptive rate keeps the throttled entries sent to at most one per event (0.04-0.15
+    in the runs of docs/performance.md; a retry storm at full speed sends 2.5-3.5 per
+    event, and the rate before it cut from the accepted rate 1.2-1.8)."""
     hub.faults.quota = 2000
     events = [bank_event(i) for i in range(EVENTS)]
-    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url, transport=transport) as client:
         batch = await client.publish_many(events)
         cuts = client._rate.cuts if client._rate else 0
     assert batch.ok
@@ -32,7 +37,7 @@ async def test_quota_2000_per_second_delivers_20000_events_with_bounded_throttli
     throttled = hub.faults.throttled_by_quota
     assert throttled > 0  # the quota did bite: the bound below means something
     assert cuts > 0
-    assert throttled < EVENTS * 3 // 2, f"{throttled} throttled entries sent"
+    assert throttled <= EVENTS, f"{throttled} throttled entries sent"
 
 
 async def test_30_percent_random_throttling_default_policy_loses_nothing(

@@ -220,89 +220,106 @@ class RetryableCallError(TfsoEventsError):
 class AdaptiveRate:
     """A client-side send rate that engages when the service throttles.
 
-    Shared by everything one client sends. Until the first throttled answer it costs
-    nothing and limits nothing. Answers are measured in windows of at least
-    ``COOLDOWN`` (0.5 s) and ``MIN_SAMPLE`` (50) entries sent in the window; each window
-    gives the rate at which entries were *accepted* and the share that was throttled.
-    A window with throttled answers cuts the limit to ``1 + MARGIN`` (1.2) times its
-    accepted rate: under a rate quota that is the quota, plus a little to find out
-    whether it has grown. Between cuts the limit grows by ``GROWTH`` (60%) per second;
-    ``RELEASE`` (10 s) after the last cut it is lifted. Sends wait their turn in order,
-    spaced so entries leave at the limit.
+    Shared by everything one client sends; counted in entries, which is how PutEvents
+    quotas are counted. Until the first throttled answer it costs nothing and limits
+    nothing. Sends wait their turn in order, spaced so entries leave at the limit.
 
-    Not all throttling comes from the send rate. Under a quota ``Q`` the throttled share
-    at ``S`` entries/s is ``1 - Q/S``: it falls when the rate is cut. A share of entries
-    refused whatever the rate stays the same at any rate, and cutting to 1.2 times the
-    accepted rate would then throttle the same share of an ever smaller rate, decaying
-    towards nothing. So each cut is a probe until one tells: the limit is held (not
-    grown) for the window after it, and when that window (answers to sends made after
-    the cut) sent at least 10% less and shows the same throttled share, within ``RISE``
-    (5 points), that share is taken as refused at any rate, and from then on only a
-    share more than ``RISE`` above it cuts the limit, which meanwhile grows away. A
-    quota is still found: once the limit grows past it the share climbs above that
-    level and the limit is cut. The learned share is forgotten, and every throttled window cuts
-    again, when the window after such a cut shows the quota's signature: the client
-    sent at the new limit, below its old rate, and the accepted rate held (nearer its
-    old value than the drop in proportion a share refused at any rate gives); cuts are
-    then no longer probes. All this is forgotten when the limit is lifted.
+    Like botocore's ``adaptive`` retry mode (CUBIC: on a throttle the limit becomes
+    ``BETA`` (0.7) of a measured rate, then grows back along a cubic curve that
+    flattens out at that rate, lingers near it, then probes beyond), with two
+    differences that make the cut converge on a quota:
 
-    Like botocore's ``adaptive`` retry mode, but counted in entries, which is how
-    PutEvents quotas are counted.
+    * **The measured rate is the accepted one.** botocore cuts from the rate it
+      *sent* at, which is above the quota by however much the client overshot, so one
+      cut is not enough and it cuts again on every throttled answer. Here the answers
+      to the sends made in a window (after the last cut) give the rate at which entries
+      were *accepted*, counted from the window's first throttled send (a quota's burst
+      is spent by then, so what is accepted from there on comes at the quota's rate,
+      whatever the client sent). Under a quota ``Q`` a cut sets the limit to
+      ``BETA * Q``: one cut, from any speed, lands under the quota; the cubic then
+      climbs back to ``Q`` in ``RECOVER`` (1 s), lingers there, and the next throttle
+      cuts again from ``Q``. (A window with nothing accepted says only that a quota is
+      below what was sent: it cuts from the sent rate, as botocore does.)
+    * **A cut must lower the throttled share.** Under a quota, sending at
+      ``BETA`` of the accepted rate is not throttled; a share of entries refused at any
+      rate (random throttling) stays the same, and cutting from the accepted rate
+      again and again would starve the client. So the window after each cut is
+      checked: if the share fell by half, the cut worked (what is still throttled in
+      that window is the overshoot before it, and is not cut for again); if instead
+      the client sent at least 10% less and the share did not fall, the cut is undone
+      and the share is taken as refused at any rate. From then on only a share clearly
+      above it cuts: ``RISE`` (5 points) above it, or three standard deviations of the
+      window's sample, whichever is more (a small window of retries varies by
+      chance). The learned share is forgotten when a window shows one clearly below it.
+
+    A window lasts ``WINDOW`` (0.5 s) and at least ``MIN_SAMPLE`` (50) entries; once it
+    has a throttled answer that may cut, it closes ``SHORT`` (0.1 s) of sends after the
+    first one, so a quota's overshoot is cut soon. ``RELEASE`` (10 s) after the last
+    cut the limit is lifted and everything learned is forgotten.
     """
 
-    MARGIN = 0.2
-    GROWTH = 0.6
+    BETA = 0.7
+    RECOVER = 1.0
     RISE = 0.05
-    COOLDOWN = 0.5
+    WINDOW = 0.5
+    SHORT = 0.1
     RELEASE = 10.0
     MIN_RATE = 5.0
     MIN_SAMPLE = 50
+    SLACK = 0.01
 
     __slots__ = (
-        "_accepted",
         "_background",
-        "_before",
+        "_ceiling",
         "_clock",
-        "_last_change",
-        "_last_cut",
+        "_cut_at",
+        "_first",
+        "_last",
         "_lock",
         "_next",
         "_probe",
-        "_quota",
-        "_rate",
         "_sent",
         "_since",
         "_throttled",
+        "_window",
         "cuts",
     )
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._rate: float | None = None
+        self._ceiling: float | None = None  # the accepted rate of the last cut (CUBIC's W)
+        self._cut_at = -math.inf
         self._next = 0.0  # when the next send may leave
         self._lock: asyncio.Lock | None = None  # made on first use, inside the loop
-        self._since: float | None = None  # start of the current measuring window
-        self._accepted = 0  # entries sent in the window and accepted
-        self._throttled = 0  # entries sent in the window and throttled
-        self._sent = 0  # entries sent in the window and answered
-        self._probe: tuple[float, float] | None = None  # a probing cut's share and sent/s
+        self._since: float | None = None  # start of the current window (a send time)
+        #: The window's answered sends: when sent, entries, throttled, accepted.
+        self._window: list[tuple[float, int, int, int]] = []
+        self._sent = 0  # entries of the window's answered sends
+        self._throttled = 0  # of which throttled
+        self._first = math.inf  # when the window's first throttled send was made
+        self._last = -math.inf  # when its last answered send was made
+        #: The last cut, until the window after it says whether it lowered the share:
+        #: the share and sent rate it cut from, and the ceiling and time to go back to.
+        self._probe: tuple[float, float, float | None, float] | None = None
         self._background: float | None = None  # a share throttled at any rate
-        self._before: tuple[float, float, float] | None = None  # a cut's sent, accepted, limit
-        self._quota = False  # a cut showed a quota: no more probes until the limit lifts
-        self._last_cut = -math.inf
-        self._last_change = -math.inf
         self.cuts = 0
         """How many times throttling cut the rate (a gauge for tests and logs)."""
 
     @property
     def rate(self) -> float | None:
         """The current limit in entries per second; ``None`` when not limiting."""
-        return self._rate
+        ceiling = self._ceiling
+        if ceiling is None:
+            return None
+        # CUBIC: BETA * ceiling at the cut, back at the ceiling after RECOVER seconds
+        # (quickly at first, then flat around it), then growing faster and faster.
+        t = (self._clock() - self._cut_at) / self.RECOVER - 1.0
+        return max(self.MIN_RATE, ceiling * (1.0 + (1.0 - self.BETA) * t * t * t))
 
     async def acquire(self, entries: int, give_up_at: Callable[[], float]) -> bool:
         """Wait until ``entries`` may be sent; ``False`` when ``give_up_at()`` (a
         ``time.monotonic()``, re-read while waiting) passes first."""
-        if self._rate is None:
+        if self._ceiling is None:
             return True
         if self._lock is None:
             self._lock = asyncio.Lock()
@@ -324,7 +341,10 @@ class AdaptiveRate:
                     return True
                 now = self._clock()
                 if now >= self._next:
-                    self._next = now + entries / rate
+                    # (A send that wakes a little late keeps its place in the schedule:
+                    # else each wake-up's lag would be lost and the client would send
+                    # under the limit.)
+                    self._next = max(self._next, now - self.SLACK) + entries / rate
                     return True
                 remaining = give_up_at() - now
                 if remaining <= 0:
@@ -333,67 +353,102 @@ class AdaptiveRate:
         finally:
             lock.release()
 
-    def record(self, sent_at: float, entries: int, throttled: int) -> None:
+    def record(
+        self, sent_at: float, entries: int, throttled: int, accepted: int | None = None
+    ) -> None:
         """Learn from the answer to a send of ``entries`` made at ``sent_at``, of which
-        ``throttled`` were throttled."""
+        ``throttled`` were throttled and ``accepted`` accepted (default: the others)."""
         now = self._clock()
-        if self._rate is not None:
-            if now - self._last_cut >= self.RELEASE:
-                self._rate = None  # no cut for a while: stop limiting (and learn anew)
-                self._background = self._probe = self._before = None
-                self._quota = False
-            else:
-                if self._probe is None:  # (held while a probe measures the cut rate)
-                    self._rate *= 1.0 + self.GROWTH * max(now - self._last_change, 0.0)
-                self._last_change = now
+        if self._ceiling is not None and now - self._cut_at >= self.RELEASE:
+            self._ceiling = None  # no cut for a while: stop limiting (and learn anew)
+            self._background = self._probe = None
         if self._since is None:
             self._since = sent_at
         if sent_at < self._since:
             return  # sent before this window (before a cut): it measures an older rate
-        self._accepted += entries - throttled
-        self._throttled += throttled
+        if accepted is None:
+            accepted = entries - throttled
+        self._window.append((sent_at, entries, throttled, accepted))
         self._sent += entries
-        window = now - self._since
-        if window < self.COOLDOWN or self._sent < self.MIN_SAMPLE:
-            return  # too short a window, or too few answers, to measure a rate by
-        share = self._throttled / self._sent
-        sent, accepted = self._sent / window, self._accepted / window
-        self._since = now
-        self._accepted = self._throttled = self._sent = 0
-        before, self._before = self._before, None
-        if self._probe is not None:  # the window after a probing cut: which kind?
-            probe_share, probe_sent = self._probe
-            if sent < 0.9 * probe_sent and abs(share - probe_share) <= self.RISE:
-                self._background = share  # the cut did not change it: not the rate's doing
-            self._probe = None
-        elif before is not None and _accepted_held(before, sent, accepted):
-            self._background = None  # a quota now: the accepted rate held
-            self._quota = True
-        if not share:
+        self._throttled += throttled
+        if throttled and sent_at < self._first:
+            self._first = sent_at
+        if sent_at > self._last:
+            self._last = sent_at
+        if self._sent < self.MIN_SAMPLE:
             return
-        if self._background is not None and share <= self._background + self.RISE:
-            return  # the share refused at any rate: cutting would not lower it
-        if self._background is None and not self._quota:
-            self._probe = (share, sent)
-        limit = accepted * (1.0 + self.MARGIN)
-        if self._rate is not None:
-            limit = min(self._rate, limit)
-        if self._rate is not None and self._background is not None:
-            self._before = (sent, accepted, limit)
-        self._rate = max(self.MIN_RATE, limit)
-        self._last_cut = self._last_change = now
+        if now - self._since < self.WINDOW:
+            # Close early only for a throttled share that may cut, once the sends
+            # after the first throttled one span SHORT (enough to measure a rate by).
+            background = self._background
+            if self._last - self._first < self.SHORT or (
+                background is not None
+                and self._throttled <= _above(background, self._sent, self.RISE) * self._sent
+            ):
+                return
+        self._close(now)
+
+    def _close(self, now: float) -> None:
+        """Close the window and act on what it measured."""
+        window, since, last, first = self._window, self._since, self._last, self._first
+        assert since is not None
+        sent, throttled = self._sent, self._throttled
+        share = throttled / sent
+        self._since, self._window = now, []
+        self._sent = self._throttled = 0
+        self._first, self._last = math.inf, -math.inf
+        # Rates over the sends made from ``since`` up to the last one answered (the last
+        # one's own interval is not covered: its entries are left out).
+        span = last - since
+        tail = [row for row in window if row[0] == last]
+        sent_rate = (sent - sum(row[1] for row in tail)) / span if span > 0 else math.inf
+        probe, self._probe = self._probe, None
+        background = self._background
+        if probe is not None:  # the window after a cut: did the cut lower the share?
+            probe_share, probe_sent, ceiling, cut_at = probe
+            if share < probe_share / 2:
+                return  # it did: what is still throttled is the overshoot before the cut
+            if sent_rate < 0.9 * probe_sent:
+                # Sending less did not lower it: entries refused at any rate. Undo.
+                self._background = share
+                self._ceiling, self._cut_at = ceiling, cut_at
+                return
+        if background is not None and share < background - (
+            _above(background, sent, self.RISE) - background
+        ):
+            self._background = background = None  # less is refused now: learn anew
+        if not throttled or (
+            background is not None and share <= _above(background, sent, self.RISE)
+        ):
+            return
+        # The accepted rate, counted from the first throttled send: a quota's burst is
+        # spent by then, so what is accepted from there on comes at the quota's rate.
+        if last - first >= self.SHORT / 2:
+            accepted = sum(row[3] for row in window if first <= row[0] < last)
+            accepted_rate = accepted / (last - first)
+        elif span > 0:
+            accepted = sum(row[3] for row in window if row[0] < last)
+            accepted_rate = accepted / span
+        else:
+            return  # one instant's sends: no rate to measure
+        if not accepted_rate:
+            # Nothing accepted says only that the quota, if any, is lower than what was
+            # sent: cut from the sent rate, as botocore does.
+            accepted_rate = sent_rate
+        current = self.rate
+        if current is not None:
+            accepted_rate = min(accepted_rate, current)
+        self._probe = (share, sent_rate, self._ceiling, self._cut_at)
+        self._ceiling = max(self.MIN_RATE / self.BETA, accepted_rate)
+        self._cut_at = now
         self.cuts += 1
 
 
-def _accepted_held(before: tuple[float, float, float], sent: float, accepted: float) -> bool:
-    """Whether, after a cut from ``before`` (sent and accepted entries/s, and the new
-    limit) that held the client to the limit and lowered its sent rate to ``sent``, the
-    accepted rate stayed nearer its old value (a quota) than the value a share refused
-    at any rate gives (falling in proportion with the sent rate)."""
-    sent_before, accepted_before, limit = before
-    if sent > 0.9 * sent_before or sent < 0.9 * limit:
-        return False  # the cut did not lower the rate, or the client sent less anyway
-    return accepted > accepted_before * (1.0 + sent / sent_before) / 2
+def _above(share: float, sent: int, rise: float) -> float:
+    """The least throttled share that is clearly above ``share`` in a window of ``sent``
+    entries: ``rise`` above it, or three standard deviations of a share of ``sent``
+    draws, whichever is more (a small window of retries varies that much by chance)."""
+    return share + max(rise, 3.0 * math.sqrt(share * (1.0 - share) / sent))
 
 
 SendBatch = Callable[[Sequence[Entry[P]]], Awaitable[Sequence[Outcome]]]
@@ -491,40 +546,47 @@ async def deliver(
         # A probe's turn is given back however this ends (a cancellation included).
         told = False  # whether the circuit heard how the send went
         try:
-            if rate is not None and not await rate.acquire(len(pending), stall_at):
-                return "stalled"
-            if prepare is not None:
-                try:
-                    await prepare(pending)
-                except TfsoEventsError as exc:  # e.g. no token: nothing to send with
+            while True:
+                # (A send that passed an unlimited rate and then waited for a slot while
+                # the limit engaged waits its turn under the limit: else every batch
+                # queued before the first throttled answer would go out at full speed.)
+                unlimited = rate is not None and rate.rate is None
+                if rate is not None and not await rate.acquire(len(pending), stall_at):
+                    return "stalled"
+                if prepare is not None:
+                    try:
+                        await prepare(pending)
+                    except TfsoEventsError as exc:  # e.g. no token: nothing to send with
+                        for entry in pending:
+                            entry.attempts += 1
+                        return [Rejected(exc)] * len(pending), clock()
+                async with semaphore:
+                    if unlimited and rate is not None and rate.rate is not None:
+                        continue  # (the slot is given back: wait under the limit, then again)
+                    if clock() >= stall_at():
+                        return "stalled"
+                    if turn is Turn.SEND and not circuit.up:
+                        # The target went down while this waited for a slot: wait for it
+                        # (or probe) rather than add one more send to the failures.
+                        return "down"
                     for entry in pending:
                         entry.attempts += 1
-                    return [Rejected(exc)] * len(pending), clock()
-            async with semaphore:
-                if clock() >= stall_at():
-                    return "stalled"
-                if turn is Turn.SEND and not circuit.up:
-                    # The target went down while this waited for a slot: wait for it
-                    # (or probe) rather than add one more send to the failures.
-                    return "down"
-                for entry in pending:
-                    entry.attempts += 1
-                sent_at = clock()
-                try:
-                    answers = await send(pending)
-                except RetryableCallError as exc:
-                    if exc.throttled:  # busy, but there
-                        circuit.answered(turn)
-                    else:
-                        circuit.failed(turn, exc.code, str(exc))
+                    sent_at = clock()
+                    try:
+                        answers = await send(pending)
+                    except RetryableCallError as exc:
+                        if exc.throttled:  # busy, but there
+                            circuit.answered(turn)
+                        else:
+                            circuit.failed(turn, exc.code, str(exc))
+                        told = True
+                        retry = Retry(exc.code, exc.message, exc.retry_after, exc.throttled)
+                        return [retry] * len(pending), sent_at
+                    except TfsoEventsError as exc:
+                        return [Rejected(exc)] * len(pending), sent_at
+                    circuit.answered(turn)
                     told = True
-                    retry = Retry(exc.code, exc.message, exc.retry_after, exc.throttled)
-                    return [retry] * len(pending), sent_at
-                except TfsoEventsError as exc:
-                    return [Rejected(exc)] * len(pending), sent_at
-                circuit.answered(turn)
-                told = True
-                return answers, sent_at
+                    return answers, sent_at
         finally:
             if not told and turn is Turn.PROBE:
                 circuit.release(turn)
@@ -560,13 +622,14 @@ async def deliver(
             now = clock()
             again: list[tuple[Entry[P], Retry]] = []
             retry_after: float | None = None
-            throttled = 0
+            throttled = accepted = 0
             for entry, answer in zip(pending, answers, strict=True):
                 if unanswered != math.inf and (
                     not isinstance(answer, Retry) or answer.code != UNANSWERED
                 ):
                     unanswered = math.inf  # it answered: it is there
                 if isinstance(answer, Accepted):
+                    accepted += 1
                     circuit.last_progress = now
                     settle(
                         PublishResult(
@@ -589,7 +652,7 @@ async def deliver(
                         )
                     )
             if rate is not None:
-                rate.record(sent_at, len(pending), throttled)
+                rate.record(sent_at, len(pending), throttled, accepted)
             if not again:
                 return
             delay = policy.delay(max(entry.attempts for entry, _ in again), retry_after)
