@@ -12,6 +12,7 @@ from benchmarks import (
     bench_cold_start,
     bench_consume,
     bench_eventbridge,
+    bench_inbox,
     bench_models,
     bench_outbox,
     bench_patterns,
@@ -31,6 +32,7 @@ def main() -> None:
         ("bench_cold_start", bench_cold_start.main),
         ("bench_patterns", bench_patterns.main),
         ("bench_outbox", bench_outbox.main),
+        ("bench_inbox", bench_inbox.main),
     ):
         print(f"\n==== {name} ====\n", flush=True)
         run()

@@ -20,7 +20,12 @@ database's own disk cost does not hide the library's):
     answer, p50 and p99, with LISTEN/NOTIFY (PostgreSQL) and polling (every 1 s, the
     default; SQLite always polls). Goal: p50 <= 50 ms with LISTEN/NOTIFY.
 
-Throughputs are the best of ``--repeats`` interleaved rounds (3), add() the best of 3.
+(2) runs ``--repeats`` (3) interleaved rounds, each a bare run then the relays; each
+round's ratio is taken within the round and the min, median and max of them printed
+(this machine's noise moves both sides of a round together more than it moves rounds).
+With them, this process's CPU per event (``time.process_time``): when the relay's
+process is what bounds it, the CPU ratio is the throughput ratio it can reach; on
+SQLite the database's own work runs in that process too. add() is the best of 3.
 
 Run: ``.venv/bin/python -m benchmarks.bench_outbox`` (``--events``, ``--adds``,
 ``--latency-events``, ``--repeats`` to change the sizes).
@@ -31,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import statistics
 import subprocess
@@ -39,7 +45,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -128,33 +134,40 @@ async def _fill(url: str, name: str, events: Sequence[TfsoEvent]) -> Outbox:
     return outbox
 
 
-async def bare_publish_many(stub_url: str, events: Sequence[TfsoEvent]) -> float:
+class Rate(NamedTuple):
+    """Events per second (wall clock), and this process's CPU seconds per event."""
+
+    per_second: float
+    cpu_per_event: float
+
+
+async def bare_publish_many(stub_url: str, events: Sequence[TfsoEvent]) -> Rate:
     async with TfsoEventBridgeClient(
         "dev", endpoint_url=stub_url, session=_session(), max_concurrency=CONCURRENCY
     ) as client:
         await client.publish(events[0])  # warm-up
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = await client.publish_many(events)
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert result.ok
-    return len(events) / elapsed
+    return Rate(len(events) / elapsed, cpu / len(events))
 
 
-async def one_relay(url: str, stub_url: str, events: Sequence[TfsoEvent]) -> float:
+async def one_relay(url: str, stub_url: str, events: Sequence[TfsoEvent], **options: Any) -> Rate:
     outbox = await _fill(url, "bench_relay", events)
     async with TfsoEventBridgeClient(
         "dev", endpoint_url=stub_url, session=_session(), max_concurrency=CONCURRENCY
     ) as client:
         await client.publish(events[0])  # warm-up
-        relay = OutboxRelay(url, client, outbox=outbox)
+        relay = OutboxRelay(url, client, outbox=outbox, **options)
         try:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             published = await relay.drain()
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         finally:
             await relay.aclose()
     assert published == len(events), published
-    return len(events) / elapsed
+    return Rate(len(events) / elapsed, cpu / len(events))
 
 
 _WORKER = """
@@ -221,7 +234,7 @@ class _Timed:
         batch = list(events)
 
         def noted(outcome: PublishResult | PublishFailure) -> None:
-            name = batch[outcome.index].detail.content.first_name  # type: ignore[attr-defined]
+            name = json.loads(batch[outcome.index].detail_json())["content"]["firstName"]
             self.answered[name] = time.perf_counter()
             if on_result is not None:
                 on_result(outcome)
@@ -256,12 +269,24 @@ async def latency(url: str, stub_url: str, n: int, *, listen: bool) -> tuple[flo
     return statistics.median(delays), delays[int(len(delays) * 0.99) - 1]
 
 
+def _median(values: Iterable[float]) -> float:
+    return statistics.median(list(values))
+
+
+def _spread(ratios: Sequence[float]) -> str:
+    """Ratios of the interleaved rounds: median, with min and max."""
+    return (
+        f"{statistics.median(ratios):.2f}x (min {min(ratios):.2f}, median "
+        f"{statistics.median(ratios):.2f}, max {max(ratios):.2f})"
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5000, help="rows drained per run")
     parser.add_argument("--adds", type=int, default=1000, help="transactions per add() run")
     parser.add_argument("--latency-events", type=int, default=200, help="events timed")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of (2); the best counts")
+    parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds of (2)")
     args = parser.parse_args(argv)
     stub = Stub()
     try:
@@ -274,18 +299,37 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"{bare * 1e6:8.0f} µs: {add / bare:.2f}x"
                 )
                 events = make_events(args.events)
-                bare_rate = one = four = 0.0
-                for _ in range(args.repeats):  # interleaved rounds; the best of each counts
-                    bare_rate = max(bare_rate, asyncio.run(bare_publish_many(stub.url, events)))
-                    one = max(one, asyncio.run(one_relay(url, stub.url, events)))
+                bares: list[Rate] = []
+                ones: list[Rate] = []
+                fours: list[float] = []
+                for _ in range(args.repeats):  # interleaved rounds: each ratio within one
+                    bares.append(asyncio.run(bare_publish_many(stub.url, events)))
+                    ones.append(asyncio.run(one_relay(url, stub.url, events)))
                     if name == "postgresql":
-                        four = max(four, four_relays(url, stub.url, events))
+                        fours.append(four_relays(url, stub.url, events))
                 print(
-                    f"(2) bare publish_many {bare_rate:8.0f} ev/s, one relay {one:8.0f} ev/s: "
-                    f"{one / bare_rate:.2f}x"
+                    f"(2) bare publish_many {_median(b.per_second for b in bares):8.0f} ev/s, "
+                    f"one relay {_median(o.per_second for o in ones):8.0f} ev/s (medians): "
+                    + _spread(
+                        [o.per_second / b.per_second for o, b in zip(ones, bares, strict=True)]
+                    )
                 )
-                if four:
-                    print(f"    four relay processes {four:8.0f} ev/s: {four / bare_rate:.2f}x")
+                print(
+                    "    this process's CPU per event: bare "
+                    f"{_median(b.cpu_per_event for b in bares) * 1e6:5.0f} µs, one relay "
+                    f"{_median(o.cpu_per_event for o in ones) * 1e6:5.0f} µs: "
+                    + _spread(
+                        [
+                            b.cpu_per_event / o.cpu_per_event
+                            for o, b in zip(ones, bares, strict=True)
+                        ]
+                    )
+                )
+                if fours:
+                    print(
+                        f"    four relay processes {_median(fours):8.0f} ev/s: "
+                        + _spread([f / b.per_second for f, b in zip(fours, bares, strict=True)])
+                    )
                 modes = [True, False] if name == "postgresql" else [False]
                 for listen in modes:
                     p50, p99 = asyncio.run(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import aioboto3
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tfso_events import TfsoEventApiClient, TfsoEventBridgeClient
+from tfso_events import TfsoEvent, TfsoEventApiClient, TfsoEventBridgeClient
 from tfso_events.local import LocalHub
 from tfso_events.models.bank_test_created_v1 import BankTestCreatedV1Event
 from tfso_events.outbox import Outbox, StoredEvent
@@ -52,3 +53,9 @@ async def rows(engine: AsyncEngine, outbox: Outbox) -> int:
 def names(hub: LocalHub) -> list[str]:
     """The first names of the events the hub received, in arrival order."""
     return [str(record.detail["content"]["firstName"]) for record in hub.received()]
+
+
+def first_name(event: TfsoEvent) -> str:
+    """The first name in an event's detail as it goes on the wire (the relay hands the
+    publishers the stored bytes, not a typed event)."""
+    return str(json.loads(event.detail_json())["content"]["firstName"])

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.outbox.conftest import Database
-from tests.outbox.helpers import order_event
+from tests.outbox.helpers import first_name, order_event
 from tfso_events.cli import main
 from tfso_events.outbox import OutboxRelay
 from tfso_events.testing import MemoryPublisher
@@ -71,7 +71,7 @@ async def test_status_dead_and_redrive(
         await outbox.add(conn, order_event(1), order_event(2), order_event(3))
     publisher = MemoryPublisher()
     publisher.refuse(
-        lambda event: event.detail.content.first_name == "order-2",  # type: ignore[attr-defined]
+        lambda event: first_name(event) == "order-2",
         code="InvalidArgument",
         message="no such order",
     )

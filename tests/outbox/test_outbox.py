@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 import pytest
-from sqlalchemy import MetaData, create_engine, inspect, text
+from sqlalchemy import MetaData, create_engine, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -19,6 +19,7 @@ from tests.outbox.conftest import Database
 from tests.outbox.helpers import (
     api_client,
     bridge_client,
+    first_name,
     names,
     order_event,
     rows,
@@ -208,7 +209,7 @@ async def test_rows_of_one_ordering_key_go_one_at_a_time_in_order(database: Data
         assert await relay.drain() == 30
     finally:
         await relay.aclose()
-    sent = [e.detail.content.first_name for e in publisher.events]  # type: ignore[attr-defined]
+    sent = [first_name(e) for e in publisher.events]
     assert [n for n in sent if n in {f"order-{i}" for i in range(5)}] == [
         f"order-{i}" for i in range(5)
     ]
@@ -242,8 +243,41 @@ async def test_an_expired_lease_is_reclaimed_and_its_old_holder_changes_nothing(
     finally:
         await relay.aclose()
     async with engine.begin() as conn:
-        gone = await conn.execute(lease.delete(), {"token": "stalled", "ids": [1, 2]})
+        pairs = lease.delete_params([(1, "stalled"), (2, "stalled")])
+        gone = await conn.execute(lease.delete(), pairs)
     assert gone.rowcount == 0
+
+
+async def test_the_delete_of_a_flush_removes_only_rows_still_leased_to_their_token(
+    database: Database,
+) -> None:
+    """The one DELETE of a flush matches (id, token) pairs: a row whose lease expired
+    and was claimed again under another token stays; the new holder's pair removes it."""
+    outbox, engine = database.outbox, database.engine
+    async with engine.begin() as conn:
+        await outbox.add(conn, *(order_event(n) for n in range(3)))
+    lease = Lease(outbox.table, "postgresql" if database.dialect == "postgresql" else "sqlite")
+
+    async def claim(token: str, limit: int, seconds: float) -> list[int]:
+        params = {"token": token, "limit": limit} | lease.params(lease=seconds)
+        async with engine.begin() as conn:
+            return list((await conn.execute(lease.claim(), params)).scalars().all())
+
+    old = await claim("old", 2, 0.1)
+    await asyncio.sleep(0.2)
+    new = await claim("new", 3, 60)
+    assert (len(old), len(new)) == (2, 3)
+    async with engine.begin() as conn:
+        stale = [(row, "old") for row in old]
+        gone = await conn.execute(lease.delete(), lease.delete_params(stale))
+        assert gone.rowcount == 0
+        mixed = [(old[0], "old"), (old[1], "new"), (new[2], "new")]
+        gone = await conn.execute(lease.delete(), lease.delete_params(mixed))
+        assert gone.rowcount == 2
+    remaining = [old[0]]
+    async with engine.connect() as conn:
+        left = (await conn.execute(select(outbox.table.c.id))).scalars().all()
+    assert left == remaining
 
 
 @pytest.mark.parametrize("database", ["postgresql"], indirect=True)
@@ -405,7 +439,7 @@ async def test_transactions_adding_for_one_key_commit_in_the_order_of_their_rows
         assert await relay.drain() == 2
     finally:
         await relay.aclose()
-    sent = [e.detail.content.first_name for e in publisher.events]  # type: ignore[attr-defined]
+    sent = [first_name(e) for e in publisher.events]
     assert sent == ["order-1", "order-2"]
 
 

@@ -62,16 +62,16 @@ def _outbox(table: str) -> Outbox:
         arg(
             "--batch-size",
             type=positive_int,
-            default=100,
+            default=500,
             metavar="N",
             help="rows per claim (default: %(default)s)",
         ),
         arg(
             "--batches",
             type=positive_int,
-            default=4,
+            default=2,
             metavar="N",
-            help="batches in flight (default: %(default)s)",
+            help="batches publishing at once (default: %(default)s)",
         ),
         arg(
             "--lease",

@@ -11,8 +11,8 @@ another is claiming; PostgreSQL is the coordinator. On SQLite the claim runs in 
 immediate transaction (:func:`._db.relay_engine`): one writer at a time.
 
 Every later write names the row *and* the token (``WHERE id = :id AND lease_token =
-:token``), so a relay whose lease was taken over changes nothing: the new holder's
-outcome stands.
+:token``; the delete of a flush matches ``(id, token)`` pairs), so a relay whose lease
+was taken over changes nothing: the new holder's outcome stands.
 
 Ordering keys: a keyed row is due only while no older live row has its key, so a key's
 rows go one at a time, oldest first. On PostgreSQL, :meth:`Outbox.add
@@ -28,14 +28,17 @@ machine, the relay's clock is bound as a parameter.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Delete,
     Interval,
+    String,
     Table,
     Update,
     and_,
@@ -44,8 +47,10 @@ from sqlalchemy import (
     func,
     or_,
     select,
+    tuple_,
 )
 from sqlalchemy import DateTime as _DateTime
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from tfso_events.outbox._db import POSTGRESQL, Dialect
 
@@ -153,12 +158,33 @@ class Lease:
     # -- settle (each with the lease's token) -------------------------------------------
 
     def delete(self) -> Delete:
-        """Remove the published rows ``:ids`` still leased to ``:token``."""
+        """Remove the published rows of ``:pairs`` (:meth:`delete_params`), each only
+        while it is still leased to the token it was published under: one statement
+        for every row settled in one flush, whatever lease it came from."""
         t = self.table
-        return t.delete().where(
-            t.c.lease_token == bindparam("token"),
-            t.c.id.in_(bindparam("ids", expanding=True)),
+        if self._pg:
+            pairs = (
+                func.unnest(
+                    bindparam("ids", type_=ARRAY(BigInteger())),
+                    bindparam("tokens", type_=ARRAY(String())),
+                )
+                .table_valued("id", "token")
+                .render_derived()
+            )
+            return t.delete().where(t.c.id == pairs.c.id, t.c.lease_token == pairs.c.token)
+        each = func.json_each(bindparam("pairs", type_=String())).table_valued("value")
+        wanted = select(
+            func.json_extract(each.c.value, "$[0]"), func.json_extract(each.c.value, "$[1]")
         )
+        return t.delete().where(tuple_(t.c.id, t.c.lease_token).in_(wanted))
+
+    def delete_params(self, pairs: Sequence[tuple[int, str]]) -> dict[str, Any]:
+        """The parameters of :meth:`delete` for ``(id, token)`` pairs: two arrays on
+        PostgreSQL, one JSON array of pairs on SQLite (bound once, not a parameter a
+        row, so the statement is compiled once whatever the count)."""
+        if self._pg:
+            return {"ids": [pair[0] for pair in pairs], "tokens": [pair[1] for pair in pairs]}
+        return {"pairs": json.dumps(pairs)}
 
     def retry_later(self) -> Update:
         """Release row ``:id`` (leased to ``:token``) for another try after ``delay``,

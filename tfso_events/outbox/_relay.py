@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 import tfso_events.telemetry as telemetry
 from tfso_events._clip import clip
@@ -64,13 +64,12 @@ _BACKLOG_EVERY = 15.0
 
 Outcome = PublishResult | PublishFailure
 #: Rows of one lease to settle: its token, the ids published, those to try later and
-#: those to bury (each with its reason), and the future told once it is written.
+#: those to bury (each with its reason).
 _Settlement = tuple[
     str,
     Sequence[int],
     Sequence[tuple["Claimed", str]],
     Sequence[tuple["Claimed", str]],
-    "asyncio.Future[None]",
 ]
 
 
@@ -96,7 +95,9 @@ class OutboxRelay:
     ``outbox`` is the application's :class:`Outbox` (its table name matters).
     Options (keyword-only, with their defaults):
 
-    * ``batch_size`` (100) rows per claim, ``concurrency`` (4) batches in flight;
+    * ``batch_size`` (500) rows per claim, ``concurrency`` (2) batches in flight (the
+      next is claimed while the others publish): at most ``batch_size`` x
+      ``concurrency`` rows in flight, which bounds what a crash can send twice;
     * ``lease`` (60 s) how long a claimed batch is its own: a relay that dies leaves its
       rows to be reclaimed after that;
     * ``poll_interval`` (1 s) how often an idle relay looks for due rows when no
@@ -122,8 +123,8 @@ class OutboxRelay:
         publisher: Publisher,
         *,
         outbox: Outbox | None = None,
-        batch_size: int = 100,
-        concurrency: int = 4,
+        batch_size: int = 500,
+        concurrency: int = 2,
         lease: float = DEFAULT_LEASE,
         poll_interval: float = 1.0,
         listen: bool = True,
@@ -144,6 +145,18 @@ class OutboxRelay:
         self._lease_seconds = lease
         self._lease = Lease(self.outbox.table, dialect_of(self._engine.dialect.name))
         self._claim_statement = self._lease.claim()
+        self._delete_statement = self._lease.delete()
+        # The claim and each flush of settlements are single statements (or, in a
+        # flush, statements that stand each on its own, every one naming its rows'
+        # tokens), so on PostgreSQL they run in autocommit: one round trip each instead
+        # of BEGIN, the statement and COMMIT. SQLite's BEGIN IMMEDIATE stays: it takes
+        # the write lock before the claim reads (see _db.relay_engine), and its round
+        # trips are a thread hop, not the network.
+        self._autocommit = (
+            self._engine.execution_options(isolation_level="AUTOCOMMIT")
+            if self._lease.dialect == "postgresql"
+            else None
+        )
         self._batch_size = batch_size
         self._concurrency = concurrency
         self._poll_interval = poll_interval
@@ -171,6 +184,7 @@ class OutboxRelay:
         self._background: set[asyncio.Future[None]] = set()
         self._backlog_at = 0.0  # when the backlog gauges are read next
         self._to_settle: list[_Settlement] = []
+        self._written: asyncio.Future[None] | None = None  # of what _to_settle holds
         self._slot_freed = False
         self._settler: asyncio.Future[None] | None = None
 
@@ -292,6 +306,13 @@ class OutboxRelay:
             self._woken = True
             await asyncio.sleep(self._lingering)
 
+    def _writing(self) -> contextlib.AbstractAsyncContextManager[AsyncConnection]:
+        """A connection for a claim or a flush of settlements: autocommit on
+        PostgreSQL, an immediate transaction on SQLite."""
+        if self._autocommit is not None:
+            return self._autocommit.connect()
+        return self._engine.begin()
+
     async def _report_backlog(self) -> None:
         """Set the outbox gauges (:func:`tfso_events.telemetry.record_outbox`) at most
         every ``_BACKLOG_EVERY`` seconds, and only when a meter provider takes them."""
@@ -313,7 +334,7 @@ class OutboxRelay:
         params = {"token": token, "limit": limit}
         params |= self._lease.params(lease=self._lease_seconds)
         try:
-            async with self._engine.begin() as conn:
+            async with self._writing() as conn:
                 result = await conn.execute(self._claim_statement, params)
                 rows = sorted((Claimed(*row) for row in result), key=lambda row: row.id)
         except (SQLAlchemyError, OSError) as exc:
@@ -344,6 +365,8 @@ class OutboxRelay:
     # -- publish and settle -------------------------------------------------------------
 
     async def _publish(self, token: str, rows: list[Claimed], probe: bool = False) -> None:
+        """Publish one claimed batch, settling each row as its answer arrives, and
+        return once the last settlement is written."""
         events: list[TfsoEvent] = []
         sent: list[Claimed] = []
         unreadable: list[tuple[Claimed, str]] = []
@@ -351,61 +374,46 @@ class OutboxRelay:
             try:
                 events.append(rebuild(row))
                 sent.append(row)
-            except EventValidationError as exc:
-                unreadable.append((row, f"the stored event does not validate: {exc}"))
+            except ValueError as exc:  # its resources column is not a JSON array
+                unreadable.append((row, f"the stored event cannot be read back: {exc}"))
         if unreadable:
             await self._settle(token, (), (), unreadable)
         if not events:
             return
-        told: list[Outcome] = []
-        arrived = asyncio.Event()
+        # Answers are settled from on_result, as they arrive, without a task or a
+        # wake-up of this coroutine each: the shared writer takes whatever is queued.
+        writes: set[asyncio.Future[None]] = set()
+        accepted_any = False
+        failed_passing: str | None = None
 
         def on_result(outcome: Outcome) -> None:
-            told.append(outcome)
-            arrived.set()
+            nonlocal accepted_any, failed_passing
+            written, accepted, passing = self._queue(token, sent, (outcome,))
+            writes.add(written)
+            accepted_any |= accepted
+            failed_passing = failed_passing or passing
 
-        publish = asyncio.ensure_future(
-            self._publisher.publish_many(
+        try:
+            await self._publisher.publish_many(
                 events,
                 raise_on_error=False,
                 on_result=on_result,
                 retry=self._probe_retry if probe else self._retry,
             )
-        )
-        accepted_any = False
-        failed_passing: str | None = None
-        try:
-            while True:
-                if not told and not publish.done():
-                    arrived.clear()
-                    waiter = asyncio.ensure_future(arrived.wait())
-                    try:
-                        await asyncio.wait({publish, waiter}, return_when=asyncio.FIRST_COMPLETED)
-                    finally:
-                        waiter.cancel()
-                if told:
-                    batch, told[:] = list(told), []
-                    accepted, passing = await self._apply(token, sent, batch)
-                    accepted_any |= accepted
-                    failed_passing = failed_passing or passing
-                    continue
-                if publish.done():
-                    break
-        except asyncio.CancelledError:
-            publish.cancel()
-            raise
-        error = publish.exception()
-        if isinstance(error, EventValidationError):
+        except EventValidationError:
             # This relay's publisher refuses what add() accepted (a smaller size limit,
             # another bus): find which events, one at a time; the rest go as usual.
             await self._one_by_one(token, sent, events)
             return
-        if error is not None:
+        except Exception as error:
             # A closed publisher, or a bug: release the rows for another try, then fail.
+            await asyncio.gather(*writes)
             await self._settle(
                 token, (), [(row, f"{type(error).__name__}: {error}") for row in sent], ()
             )
-            raise error
+            raise
+        if writes:
+            await asyncio.gather(*writes)
         self._health(accepted_any, failed_passing)
 
     async def _one_by_one(self, token: str, rows: list[Claimed], events: list[TfsoEvent]) -> None:
@@ -423,8 +431,17 @@ class OutboxRelay:
     async def _apply(
         self, token: str, rows: Sequence[Claimed], outcomes: Iterable[Outcome]
     ) -> tuple[bool, str | None]:
-        """Settle the rows of ``outcomes`` (indexes into ``rows``); whether any was
-        accepted, and why the first that failed passingly failed (``None``: none)."""
+        """Settle the rows of ``outcomes`` (indexes into ``rows``) and wait until it is
+        written; whether any was accepted, and why the first that failed passingly
+        failed (``None``: none)."""
+        written, accepted, passing = self._queue(token, rows, outcomes)
+        await written
+        return accepted, passing
+
+    def _queue(
+        self, token: str, rows: Sequence[Claimed], outcomes: Iterable[Outcome]
+    ) -> tuple[asyncio.Future[None], bool, str | None]:
+        """:meth:`_apply` without the wait: the future told once it is written."""
         done: list[int] = []
         later: list[tuple[Claimed, str]] = []
         dead: list[tuple[Claimed, str]] = []
@@ -439,8 +456,8 @@ class OutboxRelay:
                     later.append((row, outcome.reason))
             else:
                 dead.append((row, outcome.reason))
-        await self._settle(token, done, later, dead)
-        return bool(done), later[0][1] if later else None
+        written = self._settle_later(token, done, later, dead)
+        return written, bool(done), later[0][1] if later else None
 
     async def _settle(
         self,
@@ -451,25 +468,37 @@ class OutboxRelay:
     ) -> None:
         """Settle rows of the lease ``token``; returns once it is written (or the
         database failed, when the rows stay leased: after the lease they are published
-        again, the accepted ones a second time: at least once).
+        again, the accepted ones a second time: at least once)."""
+        await self._settle_later(token, done, later, dead)
 
-        Settlements of every batch in flight share one writer: what arrives while a
-        transaction is being written goes into the next one, so the database sees one
-        transaction per round trip, however many answers arrive meanwhile."""
-        written = asyncio.get_running_loop().create_future()
-        self._to_settle.append((token, done, later, dead, written))
+    def _settle_later(
+        self,
+        token: str,
+        done: Sequence[int],
+        later: Sequence[tuple[Claimed, str]],
+        dead: Sequence[tuple[Claimed, str]],
+    ) -> asyncio.Future[None]:
+        """Queue a settlement for the one writer of every batch in flight; the future
+        is told once it is written. What is queued while a flush is being written goes
+        into the next one (one future for all of it), so the database sees one flush
+        per round trip, however many answers arrive meanwhile."""
+        self._to_settle.append((token, done, later, dead))
+        written = self._written
+        if written is None:
+            written = self._written = asyncio.get_running_loop().create_future()
         if self._settler is None or self._settler.done():
             self._settler = asyncio.ensure_future(self._write_settled())
-        await written
+        return written
 
     async def _write_settled(self) -> None:
         while self._to_settle:
             items, self._to_settle = self._to_settle, []
+            written, self._written = self._written, None
             lease = self._lease
             later = [
                 {"row": row.id, "token": token, "error": error[:2000]}
                 | lease.params(delay=self._backoff(row.attempts))
-                for token, _done, rows, _dead, _future in items
+                for token, _done, rows, _dead in items
                 for row, error in rows
             ]
             dead = [
@@ -478,16 +507,14 @@ class OutboxRelay:
                     row,
                     error,
                 )
-                for token, _done, _later, rows, _future in items
+                for token, _done, _later, rows in items
                 for row, error in rows
             ]
-            published = 0
+            pairs = [(row, token) for token, done, _later, _dead in items for row in done]
             try:
-                async with self._engine.begin() as conn:
-                    for token, done, _later, _dead, _future in items:
-                        if done:
-                            await conn.execute(lease.delete(), {"token": token, "ids": list(done)})
-                            published += len(done)
+                async with self._writing() as conn:
+                    if pairs:
+                        await conn.execute(self._delete_statement, lease.delete_params(pairs))
                     if later:
                         await conn.execute(lease.retry_later(), later)
                     if dead:
@@ -495,7 +522,7 @@ class OutboxRelay:
             except (SQLAlchemyError, OSError) as exc:
                 self._database_failed(exc)
             else:
-                self.stats.published += published
+                self.stats.published += len(pairs)
                 self.stats.retried += len(later)
                 self.stats.dead += len(dead)
                 if dead:
@@ -510,10 +537,8 @@ class OutboxRelay:
                         extra={"dead": len(dead)},
                     )
             finally:
-                for item in items:
-                    future = item[4]
-                    if not future.done():
-                        future.set_result(None)
+                if written is not None and not written.done():
+                    written.set_result(None)
 
     def _health(self, accepted_any: bool, failed_passing: str | None) -> None:
         """One log line per change of state (failing, working again), and one "still
