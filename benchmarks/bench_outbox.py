@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from sqlalchemy import MetaData
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from benchmarks._events import make_events
@@ -135,10 +136,36 @@ async def _fill(url: str, name: str, events: Sequence[TfsoEvent]) -> Outbox:
 
 
 class Rate(NamedTuple):
-    """Events per second (wall clock), and this process's CPU seconds per event."""
+    """Events per second (wall clock), this process's CPU seconds per event, and the
+    PostgreSQL cluster's (its server processes', read from /proc; 0 on SQLite)."""
 
     per_second: float
     cpu_per_event: float
+    server_cpu_per_event: float = 0.0
+
+
+def server_cpu(url: str) -> float:
+    """CPU seconds used so far by the PostgreSQL cluster at ``url``'s port: its
+    postmaster (found by the ``-p <port>`` of its command line) and its children
+    (backends, background workers). 0.0 for SQLite or without /proc."""
+    port = make_url(url).port
+    if port is None or not Path("/proc").is_dir():
+        return 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats: dict[int, tuple[int, float]] = {}  # pid -> (parent, cpu seconds)
+    postmaster = None
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            stats[int(proc.name)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if argv[0].endswith(b"postgres") and f"-p {port}".encode() in b" ".join(argv):
+                postmaster = int(proc.name)
+    if postmaster is None:
+        return 0.0
+    return sum(cpu for pid, (parent, cpu) in stats.items() if postmaster in (pid, parent))
 
 
 async def bare_publish_many(stub_url: str, events: Sequence[TfsoEvent]) -> Rate:
@@ -161,13 +188,14 @@ async def one_relay(url: str, stub_url: str, events: Sequence[TfsoEvent], **opti
         await client.publish(events[0])  # warm-up
         relay = OutboxRelay(url, client, outbox=outbox, **options)
         try:
-            started, cpu = time.perf_counter(), time.process_time()
+            started, cpu, server = time.perf_counter(), time.process_time(), server_cpu(url)
             published = await relay.drain()
             elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            server = server_cpu(url) - server
         finally:
             await relay.aclose()
     assert published == len(events), published
-    return Rate(len(events) / elapsed, cpu / len(events))
+    return Rate(len(events) / elapsed, cpu / len(events), server / len(events))
 
 
 _WORKER = """
@@ -325,6 +353,11 @@ def main(argv: Sequence[str] | None = None) -> None:
                         ]
                     )
                 )
+                if name == "postgresql":
+                    print(
+                        "    the PostgreSQL server's CPU per event relayed: "
+                        f"{_median(o.server_cpu_per_event for o in ones) * 1e6:5.0f} µs"
+                    )
                 if fours:
                     print(
                         f"    four relay processes {_median(fours):8.0f} ev/s: "

@@ -230,15 +230,15 @@ async def test_an_expired_lease_is_reclaimed_and_its_old_holder_changes_nothing(
     async with engine.begin() as conn:
         claimed = (
             await conn.execute(
-                lease.claim(), {"token": "stalled", "limit": 10} | lease.params(lease=0.2)
+                lease.claim(), {"token": "stalled", "limit": 10} | lease.params(lease=1.0)
             )
         ).all()
     assert len(claimed) == 2
     publisher = MemoryPublisher()
     relay = OutboxRelay(database.url, publisher, outbox=outbox)
     try:
-        assert await relay.drain() == 0  # leased: not due
-        await asyncio.sleep(0.3)
+        assert await relay.drain() == 0  # leased: not due (1 s: a loaded machine stalls)
+        await asyncio.sleep(1.1)
         assert await relay.drain() == 2  # expired: reclaimed
     finally:
         await relay.aclose()

@@ -336,7 +336,7 @@ class OutboxRelay:
         try:
             async with self._writing() as conn:
                 result = await conn.execute(self._claim_statement, params)
-                rows = sorted((Claimed(*row) for row in result), key=lambda row: row.id)
+                rows = sorted((Claimed(*row) for row in result.all()), key=lambda row: row.id)
         except (SQLAlchemyError, OSError) as exc:
             self._database_failed(exc)
             return None
