@@ -5,8 +5,8 @@ validated with the publishers' own validation, exactly as it goes on the wire. T
 relay sends those bytes as they are: each row comes back as a :class:`StoredEvent`
 (one subclass per detail-type, source and module, carrying the class constants the
 publishers read) whose ``detail_json()`` returns the stored bytes. Nothing is decoded
-or validated again on the way out: that parse cost as much as a third of the relay's
-own CPU per row and could only refuse what ``add()`` accepted (a newer service's
+or validated again on the way out: that parse cost 8 µs a row, up to a quarter of the
+relay's own CPU, and could only refuse what ``add()`` accepted (a newer service's
 detail-type, a contract change between the two versions), which the hub judges anyway.
 """
 
