@@ -28,6 +28,7 @@ import msgspec
 import msgspec.inspect
 
 from tfso_events.errors import EventValidationError
+from tfso_events.models._strict import strict_twin
 
 __all__ = [
     "DECIMAL_GETTERS",
@@ -189,50 +190,40 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         Raises :class:`~tfso_events.EventValidationError` naming the field path
         (``$.content.favoriteColor``) when the event does not match its contract.
         """
-        codec = _CODECS.get(type(self)) or _codec(type(self))
+        # The common case, by the class's plan (see _Plan). Anything else, a failure
+        # included, takes _checked_json(), the general path: the same bytes or the same
+        # error, which tests/models/test_detail_plan.py checks on generated details.
+        try:
+            plan = _PLANS[type(self)]
+        except KeyError:  # the class's first event
+            plan = _plan(type(self))
         detail = self.detail
-        if type(detail) is not codec.detail_cls:
-            raise EventValidationError(
-                f"detail must be a {codec.detail_cls.__name__}, got {type(detail).__name__}",
-                path="$",
-                detail_type=self.detail_type,
-            )
-        if typing.cast(Any, detail.metadata) is None:  # set to None after it was built
-            detail = msgspec.structs.replace(detail, metadata={})
-        elif detail.metadata and (error := _non_string_key(detail.metadata, self.detail_type)):
-            raise error
-        if codec.datetime_paths is None or codec.datetime_paths:
-            # Every date-time goes on the wire in UTC with ``Z`` (as the TS package's
-            # toISOString): the exact instant, also of an offset with seconds.
-            detail = _in_utc(detail, codec.datetime_paths)
+        metadata = detail.metadata
+        try:
+            if (
+                plan is None
+                or type(detail) is not plan.detail_cls
+                or type(metadata) is not dict
+                or (metadata and not _plain_keys(metadata))
+            ):
+                return _checked_json(self)
+        except RecursionError:  # metadata nested past the limit
+            return _checked_json(self)
+        zones = plan.zones
+        try:
+            # UTC, or (in content) a zone equal to it: a zero offset, also written as Z
+            in_utc = detail.timestamp.tzinfo is UTC and (zones is None or zones(detail) == plan.utc)
+        except AttributeError:  # an optional parent object is None, or not a datetime
+            in_utc = False
+        if not in_utc:
+            detail = _in_utc(detail, plan.datetime_paths)
         try:
             data = _ENCODER.encode(detail)
-        except (TypeError, ValueError, OverflowError) as exc:
-            # msgspec < 0.23 writes a non-finite Decimal as a bare token (caught below, on
-            # decode); 0.23 refuses to encode it. Either way the error names the field.
-            raise _non_finite(detail, self.detail_type) or _unencodable(
-                detail, exc, self.detail_type
-            ) from None
-        except RecursionError as exc:
-            raise unreadable(exc, self.detail_type) from None
-        # The validating decode reads metadata as raw JSON: any JSON object is a valid
-        # dict[str, Any], so building its dicts would check nothing (a non-dict metadata
-        # takes the full decoder, for its error and path).
-        decoder = codec.validator if type(detail.metadata) is dict else codec.decoder
-        try:
-            decoder.decode(data)
-        except RecursionError as exc:
-            raise unreadable(exc, self.detail_type) from None
-        except msgspec.DecodeError as exc:
-            raise _non_finite(detail, self.detail_type) or decode_error(
-                exc, self.detail_type
-            ) from None
-        # msgspec writes a float NaN/inf as null, which any optional field (of whatever
-        # type) or metadata reads back as None: a silent change. A NaN always leaves a
-        # null, and None fields are omitted, so look closer only when the JSON holds a
-        # null at all (a null nobody wrote as NaN costs one walk, ~µs, and passes).
-        if b"null" in data and (error := _non_finite(detail, self.detail_type)):
-            raise error
+            plan.strict.decode(data)
+        except (TypeError, ValueError, OverflowError, RecursionError, msgspec.DecodeError):
+            return _checked_json(self)
+        if plan.nulls_pass and b"null" in data and _non_finite(detail, self.detail_type):
+            return _checked_json(self)
         return data
 
     def validate(self) -> None:
@@ -318,6 +309,53 @@ def _decode(
         raise decode_error(exc, detail_type) from None
     except (UnicodeError, RecursionError) as exc:
         raise unreadable(exc, detail_type) from None
+
+
+def _checked_json(event: TfsoEvent) -> bytes:
+    """``detail_json()`` for any event: every check by value, each failure named by
+    its path. The plan of the common case must give the same bytes or the same error."""
+    codec = _CODECS.get(type(event)) or _codec(type(event))
+    detail = event.detail
+    detail_type = event.detail_type
+    if type(detail) is not codec.detail_cls:
+        raise EventValidationError(
+            f"detail must be a {codec.detail_cls.__name__}, got {type(detail).__name__}",
+            path="$",
+            detail_type=detail_type,
+        )
+    if typing.cast(Any, detail.metadata) is None:  # set to None after it was built
+        detail = msgspec.structs.replace(detail, metadata={})
+    elif detail.metadata and (error := _non_string_key(detail.metadata, detail_type)):
+        raise error
+    if codec.datetime_paths is None or codec.datetime_paths:
+        # Every date-time goes on the wire in UTC with ``Z`` (as the TS package's
+        # toISOString): the exact instant, also of an offset with seconds.
+        detail = _in_utc(detail, codec.datetime_paths)
+    try:
+        data = _ENCODER.encode(detail)
+    except (TypeError, ValueError, OverflowError) as exc:
+        # msgspec < 0.23 writes a non-finite Decimal as a bare token (caught below, on
+        # decode); 0.23 refuses to encode it. Either way the error names the field.
+        raise _non_finite(detail, detail_type) or _unencodable(detail, exc, detail_type) from None
+    except RecursionError as exc:
+        raise unreadable(exc, detail_type) from None
+    # The validating decode reads metadata as raw JSON: any JSON object is a valid
+    # dict[str, Any], so building its dicts would check nothing (a non-dict metadata
+    # takes the full decoder, for its error and path).
+    decoder = codec.validator if type(detail.metadata) is dict else codec.decoder
+    try:
+        decoder.decode(data)
+    except RecursionError as exc:
+        raise unreadable(exc, detail_type) from None
+    except msgspec.DecodeError as exc:
+        raise _non_finite(detail, detail_type) or decode_error(exc, detail_type) from None
+    # msgspec writes a float NaN/inf as null, which any optional field (of whatever
+    # type) or metadata reads back as None: a silent change. A NaN always leaves a
+    # null, and None fields are omitted, so look closer only when the JSON holds a
+    # null at all (a null nobody wrote as NaN costs one walk, ~µs, and passes).
+    if b"null" in data and (error := _non_finite(detail, detail_type)):
+        raise error
+    return data
 
 
 def check_parsed(event: TfsoEvent, *, strict: bool) -> None:
@@ -420,6 +458,64 @@ class _Codec:
             if isinstance(value, Decimal) and not value.is_finite():
                 return True
         return False
+
+
+class _Plan:
+    """How ``detail_json()`` handles an event of one class in the common case: plain
+    metadata (checked by value first), date-times in UTC, no failure. Made once per
+    class; for one whose date-times sit out of reach of an attribute path, or whose
+    types msgspec cannot rebuild, there is none (:data:`_PLANS` holds None).
+
+    * ``strict`` decodes the detail as the class's validator does, but with every
+      ``X | None = None`` field of the content read as ``X``: ``None`` is omitted on the
+      wire, so a ``null`` there can only be a float NaN/inf, and it fails the decode
+      (the general path then names it) instead of reading back as an absent field.
+      Metadata is raw JSON: it was checked by value.
+    * ``nulls_pass``: a ``null`` can still pass ``strict`` somewhere (a ``None`` in a
+      list, an ``Any``): the JSON is scanned for one, as the general path does.
+    * ``zones`` reads the ``tzinfo`` of every date-time in the content in one call
+      (None: there is none); ``utc`` is what it returns when all are UTC. The
+      timestamp's is read inline.
+    """
+
+    __slots__ = ("datetime_paths", "detail_cls", "nulls_pass", "strict", "utc", "zones")
+
+    def __init__(self, codec: _Codec, paths: list[tuple[tuple[str, ...], Any]]) -> None:
+        self.detail_cls = codec.detail_cls
+        self.datetime_paths = paths
+        hints = typing.get_type_hints(codec.detail_cls, include_extras=True)
+        fields: list[tuple[str, Any]] = []
+        self.nulls_pass = False
+        for name in codec.detail_cls.__struct_fields__:
+            twin, nulls_pass = (
+                (msgspec.Raw, False) if name == "metadata" else strict_twin(hints[name])
+            )
+            fields.append((name, twin))
+            self.nulls_pass = self.nulls_pass or nulls_pass
+        checked = msgspec.defstruct(
+            f"_{codec.detail_cls.__name__}Strict", fields, kw_only=True, rename="camel", gc=False
+        )
+        self.strict: msgspec.json.Decoder[Any] = msgspec.json.Decoder(checked)
+        names = [".".join(path) + ".tzinfo" for path, _ in paths if path != ("timestamp",)]
+        self.zones: Callable[[EventDetail], Any] | None = (
+            operator.attrgetter(*names) if names else None
+        )
+        self.utc: object = UTC if len(names) == 1 else (UTC,) * len(names)
+
+
+_PLANS: dict[type[TfsoEvent], _Plan | None] = {}
+
+
+def _plan(cls: type[TfsoEvent]) -> _Plan | None:
+    codec = _CODECS.get(cls) or _codec(cls)
+    plan = None
+    if codec.datetime_paths and any(path == ("timestamp",) for path, _ in codec.datetime_paths):
+        try:
+            plan = _Plan(codec, codec.datetime_paths)
+        except (TypeError, ValueError):  # a type msgspec cannot rebuild: no plan
+            plan = None
+    _PLANS[cls] = plan
+    return plan
 
 
 def _getters(paths: list[tuple[str, ...]] | None) -> list[Callable[[EventDetail], Any]]:
@@ -593,17 +689,32 @@ def _non_finite(detail: EventDetail, detail_type: str) -> EventValidationError |
     return None
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
+_SCALARS = frozenset({str, int, bool, type(None)})
 
 
 def _plain_keys(node: dict[Any, Any]) -> bool:
     """True when every key in ``node`` is exactly ``str``, at any depth, and it holds
-    nothing but dicts, lists and JSON scalars: the common case, checked without
-    ``isinstance`` (False sends the caller to the exact walk)."""
-    for key in node:
+    nothing but dicts, lists, JSON scalars and finite floats: the common case, checked
+    without ``isinstance`` (False sends the caller to the exact walk). Such metadata
+    cannot hide a NaN, so ``detail_json()`` needs no ``null`` scan of it."""
+    for key, value in node.items():
         if type(key) is not str:
             return False
-    return _plain_items(node.values())
+        kind = type(value)
+        if kind is str or kind is int:  # most values: one test
+            continue
+        if kind is dict:
+            if not _plain_keys(value):
+                return False
+        elif kind is list:
+            if not _plain_items(value):
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
+                return False
+        elif kind not in _SCALARS:
+            return False
+    return True
 
 
 def _plain_items(items: Iterable[Any]) -> bool:
@@ -614,6 +725,9 @@ def _plain_items(items: Iterable[Any]) -> bool:
                 return False
         elif kind is list:
             if not _plain_items(value):
+                return False
+        elif kind is float:
+            if not math.isfinite(value):
                 return False
         elif kind not in _SCALARS:
             return False
