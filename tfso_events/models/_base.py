@@ -218,8 +218,8 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         if not in_utc:
             detail = _in_utc(detail, plan.datetime_paths)
         try:
-            data = _ENCODER.encode(detail)
-            plan.strict.decode(data)
+            data = encode(detail)
+            plan.decode(data)
         except (TypeError, ValueError, OverflowError, RecursionError, msgspec.DecodeError):
             return _checked_json(self)
         if plan.nulls_pass and b"null" in data and _non_finite(detail, self.detail_type):
@@ -466,19 +466,19 @@ class _Plan:
     class; for one whose date-times sit out of reach of an attribute path, or whose
     types msgspec cannot rebuild, there is none (:data:`_PLANS` holds None).
 
-    * ``strict`` decodes the detail as the class's validator does, but with every
+    * ``decode`` reads the detail as the class's validator does, but with every
       ``X | None = None`` field of the content read as ``X``: ``None`` is omitted on the
       wire, so a ``null`` there can only be a float NaN/inf, and it fails the decode
       (the general path then names it) instead of reading back as an absent field.
       Metadata is raw JSON: it was checked by value.
-    * ``nulls_pass``: a ``null`` can still pass ``strict`` somewhere (a ``None`` in a
+    * ``nulls_pass``: a ``null`` can still pass ``decode`` somewhere (a ``None`` in a
       list, an ``Any``): the JSON is scanned for one, as the general path does.
     * ``zones`` reads the ``tzinfo`` of every date-time in the content in one call
       (None: there is none); ``utc`` is what it returns when all are UTC. The
       timestamp's is read inline.
     """
 
-    __slots__ = ("datetime_paths", "detail_cls", "nulls_pass", "strict", "utc", "zones")
+    __slots__ = ("datetime_paths", "decode", "detail_cls", "nulls_pass", "utc", "zones")
 
     def __init__(self, codec: _Codec, paths: list[tuple[tuple[str, ...], Any]]) -> None:
         self.detail_cls = codec.detail_cls
@@ -495,7 +495,7 @@ class _Plan:
         checked = msgspec.defstruct(
             f"_{codec.detail_cls.__name__}Strict", fields, kw_only=True, rename="camel", gc=False
         )
-        self.strict: msgspec.json.Decoder[Any] = msgspec.json.Decoder(checked)
+        self.decode: Callable[[bytes], Any] = msgspec.json.Decoder(checked).decode
         names = [".".join(path) + ".tzinfo" for path, _ in paths if path != ("timestamp",)]
         self.zones: Callable[[EventDetail], Any] | None = (
             operator.attrgetter(*names) if names else None
