@@ -204,7 +204,7 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
                 plan is None
                 or type(detail) is not plan.detail_cls
                 or type(metadata) is not dict
-                or (metadata and not _plain_keys(metadata))
+                or (metadata and not _plain_object(metadata))
             ):
                 return _checked_json(self)
         except RecursionError:  # metadata nested past the limit
@@ -507,6 +507,7 @@ _PLANS: dict[type[TfsoEvent], _Plan | None] = {}
 
 
 def _plan(cls: type[TfsoEvent]) -> _Plan | None:
+    """Make (and keep in :data:`_PLANS`) the plan of ``cls``, or None when it has none."""
     codec = _CODECS.get(cls) or _codec(cls)
     plan = None
     if codec.datetime_paths and any(path == ("timestamp",) for path, _ in codec.datetime_paths):
@@ -692,7 +693,7 @@ def _non_finite(detail: EventDetail, detail_type: str) -> EventValidationError |
 _SCALARS = frozenset({str, int, bool, type(None)})
 
 
-def _plain_keys(node: dict[Any, Any]) -> bool:
+def _plain_object(node: dict[Any, Any]) -> bool:
     """True when every key in ``node`` is exactly ``str``, at any depth, and it holds
     nothing but dicts, lists, JSON scalars and finite floats: the metadata the plan of
     ``detail_json()`` takes, checked without ``isinstance`` (False sends the event to the
@@ -704,7 +705,7 @@ def _plain_keys(node: dict[Any, Any]) -> bool:
         if kind is str or kind is int:  # most values: one test
             continue
         if kind is dict:
-            if not _plain_keys(value):
+            if not _plain_object(value):
                 return False
         elif kind is list:
             if not _plain_items(value):
@@ -721,7 +722,7 @@ def _plain_items(items: Iterable[Any]) -> bool:
     for value in items:
         kind = type(value)
         if kind is dict:
-            if not _plain_keys(value):
+            if not _plain_object(value):
                 return False
         elif kind is list:
             if not _plain_items(value):
@@ -741,7 +742,7 @@ def _non_string_key(metadata: Mapping[Any, Any], detail_type: str) -> EventValid
 
     The general path's check, by ``isinstance`` and iterative (metadata nested past the
     recursion limit is walked too; encoding then refuses it). The plan's own check,
-    :func:`_plain_keys`, is separate, so the differential test of the two compares two
+    :func:`_plain_object`, is separate, so the differential test of the two compares two
     checks, not one with itself."""
     stack: list[tuple[object, str]] = [(metadata, "$.metadata")]
     while stack:
