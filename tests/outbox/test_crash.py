@@ -244,9 +244,9 @@ async def test_an_outage_of_the_hub_costs_a_few_log_lines_and_no_event(
             await running
             await hub.stop()
     # The relay's own lines, and the publisher's (by their loggers' real names: a name
-    # that matched nothing would make the bounds below pass on nothing, hence the
-    # lower bounds). Its circuit says once that the target went down and once that it
-    # is back (a "still down" a minute); its calls (the relay's probes, 0.5-1 s apart
+    # that matched nothing would make the bounds below pass on nothing, hence the lower
+    # bound on its calls). Its circuit says once that the target went down and once that
+    # it is back (a "still down" a minute); its calls (the relay's probes, 0.5-1 s apart
     # at max_backoff=1) each log what they gave up on: a line per probe, not per retry.
     lines = [r.getMessage() for r in caplog.records if r.name == "tfso_events.outbox"]
     circuit = [
@@ -264,8 +264,12 @@ async def test_an_outage_of_the_hub_costs_a_few_log_lines_and_no_event(
     assert len(lines) <= 3, lines
     assert "fails" in lines[0]
     assert "works again" in lines[-1]
-    assert 2 <= len(circuit) <= 2 + outage // 60, circuit
-    assert "not answering" in circuit[0]
-    assert "answering again" in circuit[-1]
+    # The circuit opens after 5 sends in a row fail: a loaded machine may not get that
+    # many probes into a 5 s outage, so its lines are bounded and, when there are any,
+    # down first and up last; every failed probe is a call line, hence at least one.
+    assert len(circuit) <= 2 + outage // 60, circuit
+    if circuit:
+        assert "not answering" in circuit[0]
+        assert "answering again" in circuit[-1]
     assert 1 <= len(calls) <= outage / 0.5 + 2, calls
     assert set(names(hub)) == {f"order-{n}" for n in range(added)}
