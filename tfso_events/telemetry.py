@@ -637,7 +637,7 @@ def traced_send(
         recording = otel.recording()
         if not recording and not otel.metering():
             return await send(entries)  # the API without an SDK: nothing to report
-        from tfso_events.publishing._batching import Accepted, Retry, RetryableCallError
+        from tfso_events.publishing._batching import Retry, RetryableCallError
 
         started = time.perf_counter()
         base = {"messaging.system": system, "messaging.operation.name": operation}
@@ -679,7 +679,7 @@ def traced_send(
         accepted = retried = throttled = 0
         error_type: str | None = None
         for entry, answer in zip(entries, answers, strict=False):
-            if isinstance(answer, Accepted):
+            if isinstance(answer, str):  # accepted: its event id
                 accepted += 1
             elif isinstance(answer, Retry):
                 retried += 1

@@ -15,7 +15,6 @@ from tests.eventbridge.conftest import bank_event
 from tfso_events import PublishFailure, PublishResult, RetryPolicy
 from tfso_events.errors import DeliveryError
 from tfso_events.publishing._batching import (
-    Accepted,
     Coalescer,
     Entry,
     Outcome,
@@ -52,7 +51,7 @@ class Recorder:
                 self.throttle.discard(entry.payload)
                 answers.append(Retry("ThrottlingException", "slow down"))
             else:
-                answers.append(Accepted(f"id-{entry.payload}"))
+                answers.append(f"id-{entry.payload}")
         return answers
 
 
@@ -219,7 +218,7 @@ async def test_a_backoff_past_the_deadline_is_kept_while_others_get_through() ->
         if entry.index == 0 and tries[0] == 1:
             return [Retry("ThrottlingException", "slow down", retry_after=0.5, throttled=True)]
         await asyncio.sleep(0.1)
-        return [Accepted(f"id-{entry.index}")]
+        return [f"id-{entry.index}"]
 
     policy = RetryPolicy(deadline=0.3, adaptive=False)
     outcomes = await deliver(

@@ -1,12 +1,13 @@
 """The delivery core shared by both publishers: the retry policy and the retry loop.
 
 A transport (EventBridge ``PutEvents``, the HTTPS events API) only knows how to send one
-batch of prepared entries and say, per entry, what happened (:class:`Accepted`,
-:class:`Retry` or :class:`Rejected`). Everything else lives here once: chunking runs
-concurrently up to a limit, only entries that failed retryably are resent, with
-exponential backoff and full jitter (or the server's ``Retry-After``), retrying is
-bounded by a time budget (``RetryPolicy.deadline``) and optionally a count, a client that
-is throttled slows its own send rate (:class:`AdaptiveRate`), and every entry ends as a
+batch of prepared entries and say, per entry, what happened (its event id when it was
+accepted, a :class:`Retry` or a :class:`Rejected`). Everything else lives here once: a
+fixed pool of senders sends the batches concurrently up to a limit, only entries that
+failed retryably are resent, with exponential backoff and full jitter (or the server's
+``Retry-After``), retrying is bounded by a time budget (``RetryPolicy.deadline``) and
+optionally a count, a client that is throttled slows its own send rate
+(:class:`AdaptiveRate`), and every entry ends as a
 :class:`~tfso_events.results.PublishResult` or a :class:`~tfso_events.results.PublishFailure`.
 Nothing is dropped: an entry is accepted once and never sent again, or it is reported.
 
@@ -20,8 +21,11 @@ Pure Python, no I/O imports: importing it costs nothing at cold start.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
+import heapq
+import itertools
 import logging
 import math
 import random
@@ -41,7 +45,6 @@ log = logging.getLogger("tfso_events.publishing")
 __all__ = [
     "DEFAULT_RETRY_DEADLINE",
     "UNANSWERED",
-    "Accepted",
     "AdaptiveRate",
     "BatchResult",
     "Coalescer",
@@ -169,13 +172,6 @@ class Entry(Generic[P]):
 
 
 @dataclass(frozen=True, slots=True)
-class Accepted:
-    """The entry was accepted under ``event_id``."""
-
-    event_id: str
-
-
-@dataclass(frozen=True, slots=True)
 class Retry:
     """The entry failed in a way worth retrying (throttled, internal failure, 5xx);
     ``throttled`` when the service said "slow down" (it slows the adaptive rate)."""
@@ -194,7 +190,11 @@ class Rejected:
     code: str | None = None
 
 
-Outcome = Accepted | Retry | Rejected
+#: What a transport answers for each entry it sent: the event id (a ``str``) when it was
+#: accepted, else a :class:`Retry` or a :class:`Rejected`. An accepted entry's answer is
+#: its bare id so that its result, a :class:`~tfso_events.results.PublishResult`, is the
+#: one object built for it (by :func:`deliver`).
+Outcome = str | Retry | Rejected
 
 
 class RetryableCallError(TfsoEventsError):
@@ -454,13 +454,24 @@ def _above(share: float, sent: int, rise: float) -> float:
 SendBatch = Callable[[Sequence[Entry[P]]], Awaitable[Sequence[Outcome]]]
 
 
+class _Job(Generic[P]):
+    """One batch on its way through :func:`deliver`: the entries still to send, the
+    last retryable failure they had, and when their backoff ends."""
+
+    __slots__ = ("last", "pending", "wake")
+
+    def __init__(self, pending: list[Entry[P]]) -> None:
+        self.pending = pending
+        self.last: Retry | None = None
+        self.wake = 0.0
+
+
 async def deliver(
     batches: Iterable[Sequence[Entry[P]]],
     send: SendBatch[P],
     *,
     policy: RetryPolicy = DEFAULT_RETRY,
     max_concurrency: int = 16,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     semaphore: asyncio.Semaphore | None = None,
     rate: AdaptiveRate | None = None,
     clock: Callable[[], float] = time.monotonic,
@@ -472,12 +483,17 @@ async def deliver(
     """Send every batch, retrying retryable entries, and return each entry's outcome
     keyed by its ``index``.
 
-    Batches run concurrently, at most ``max_concurrency`` sends at a time (a batch does
-    not hold its slot while it backs off or waits for its turn under ``rate``). A send
-    that raises :class:`RetryableCallError` retries the whole batch; one that raises
-    another :class:`TfsoEventsError` fails the whole batch for good with that error;
-    anything else (a bug) propagates, and so does ``CancelledError``. Retrying ends as
-    ``policy`` says (its ``deadline`` and ``max_attempts``).
+    A fixed pool of ``max_concurrency`` sender tasks (one, run in the caller's task, for
+    a single batch) takes the batches in order from a queue; each sender makes one try
+    of a batch at a time. A batch with entries to retry is put aside until its backoff
+    ends (its sender takes the next batch meanwhile), then tried again before any batch
+    not yet sent. Every try also takes a slot of ``semaphore`` (at most
+    ``max_concurrency`` sends at a time by default). A send that raises
+    :class:`RetryableCallError` retries the whole batch; one that raises another
+    :class:`TfsoEventsError` fails the whole batch for good with that error; anything
+    else (a bug) propagates, and so does ``CancelledError`` (cancelling the call cancels
+    its senders). Retrying ends as ``policy`` says (its ``deadline`` and
+    ``max_attempts``).
 
     ``semaphore``, ``rate`` and ``circuit``, when given, are the client's own, so that
     every ``deliver()`` it runs shares one concurrency limit (its pool), one adaptive
@@ -490,7 +506,9 @@ async def deliver(
     a batch that waits its turn behind a slow but healthy target is not failed for
     waiting. An entry whose own tries keep failing (not throttled: no answer, 5xx,
     ``InternalFailure``) is given up once it has failed for ``policy.deadline`` seconds,
-    however the rest of the client fares.
+    however the rest of the client fares. While the target is down, the batches not yet
+    taken by a sender wait for it too: each failed probe of the circuit counts as one
+    try of theirs as well.
 
     ``prepare``, when given, runs before each try waits for a slot (the API client
     fetches its token there, so that every waiting send shares one fetch, and its
@@ -498,7 +516,8 @@ async def deliver(
 
     ``on_result`` is called with each outcome the moment it is final (an entry accepted,
     refused or given up), once per entry, in the order answers arrive; what it raises
-    is logged and does not stop the delivery.
+    is logged and does not stop the delivery. Each outcome is built once: the
+    transport answers an accepted entry with its event id alone.
     """
     if semaphore is None:
         semaphore = asyncio.Semaphore(max_concurrency)
@@ -591,11 +610,13 @@ async def deliver(
             if not told and turn is Turn.PROBE:
                 circuit.release(turn)
 
-    async def run(batch: Sequence[Entry[P]]) -> None:
+    async def step(job: _Job[P]) -> bool:
+        # One try of ``job`` (after waiting for a down target, if it is): settle what
+        # is final; ``True`` when entries are left to retry (``job.pending``, after
+        # ``job.wake``).
         nonlocal unanswered, latest
-        pending = list(batch)
-        last: Retry | None = None  # what the last retryable failure said
-        while pending:
+        pending = job.pending
+        while True:
             turn = Turn.SEND
             if not circuit.up:  # the target is down: wait for it, or be the probe
                 seen = circuit.failed_probes
@@ -605,96 +626,159 @@ async def deliver(
                     entry.attempts += circuit.failed_probes - seen
                 if admitted is None:
                     if clock() >= stall_at():
-                        give_up(pending, *stalled(last, pending))
+                        give_up(pending, *stalled(job.last, pending))
                     else:
-                        give_up(pending, *_down(circuit, last, pending))
-                    return
+                        give_up(pending, *_down(circuit, job.last, pending))
+                    return False
                 turn = admitted
             tried = await attempt(pending, turn)
-            if tried == "down":
-                continue
-            if tried == "stalled":
-                give_up(pending, *stalled(last, pending))
-                return
-            answers, sent_at = tried
-            if len(answers) != len(pending):  # a transport bug must not lose events
-                raise RuntimeError(f"transport answered {len(answers)} of {len(pending)}")
-            now = clock()
-            again: list[tuple[Entry[P], Retry]] = []
-            retry_after: float | None = None
-            throttled = accepted = 0
-            for entry, answer in zip(pending, answers, strict=True):
-                if unanswered != math.inf and (
-                    not isinstance(answer, Retry) or answer.code != UNANSWERED
-                ):
-                    unanswered = math.inf  # it answered: it is there
-                if isinstance(answer, Accepted):
-                    accepted += 1
-                    circuit.last_progress = now
-                    settle(
-                        PublishResult(
-                            answer.event_id, entry.event.detail_type, entry.attempts, entry.index
-                        )
+            if tried != "down":
+                break
+        if tried == "stalled":
+            give_up(pending, *stalled(job.last, pending))
+            return False
+        answers, sent_at = tried
+        if len(answers) != len(pending):  # a transport bug must not lose events
+            raise RuntimeError(f"transport answered {len(answers)} of {len(pending)}")
+        now = clock()
+        again: list[tuple[Entry[P], Retry]] = []
+        retry_after: float | None = None
+        throttled = accepted = 0
+        for entry, answer in zip(pending, answers, strict=True):
+            if isinstance(answer, str):  # accepted: the answer is its event id
+                accepted += 1
+                settle(PublishResult(answer, entry.event.detail_type, entry.attempts, entry.index))
+            elif isinstance(answer, Retry):
+                if answer.throttled:
+                    throttled += 1
+                elif entry.failing_since is None:
+                    entry.failing_since = now
+                job.last = latest = answer
+                again.append((entry, answer))
+                if answer.retry_after is not None:
+                    retry_after = max(retry_after or 0.0, answer.retry_after)
+            else:
+                settle(
+                    PublishFailure(
+                        entry.index, entry.event, answer.error, answer.code, entry.attempts
                     )
-                elif isinstance(answer, Retry):
-                    if answer.throttled:
-                        throttled += 1
-                    elif entry.failing_since is None:
-                        entry.failing_since = now
-                    last = latest = answer
-                    again.append((entry, answer))
-                    if answer.retry_after is not None:
-                        retry_after = max(retry_after or 0.0, answer.retry_after)
-                else:
-                    settle(
-                        PublishFailure(
-                            entry.index, entry.event, answer.error, answer.code, entry.attempts
-                        )
-                    )
-            if rate is not None:
-                rate.record(sent_at, len(pending), throttled, accepted)
-            if not again:
-                return
-            delay = policy.delay(max(entry.attempts for entry, _ in again), retry_after)
-            wake = now + delay
-            pending = []
-            for entry, answer in again:
-                if not policy.may_retry(entry.attempts):
-                    why = f"gave up after {_tries(entry.attempts)}: {answer.message}"
-                    give_up([entry], answer.code, why)
-                elif (
-                    entry.failing_since is not None
-                    and not answer.throttled
-                    and wake - entry.failing_since > budget
-                ):
-                    # An entry that fails on its own while others get through
-                    # (it is not throttled: the target answered, or did not, for it)
-                    # must not retry for as long as the client lives.
-                    give_up([entry], *_failing(policy, answer, entry))
-                else:
-                    pending.append(entry)
-            if pending and log.isEnabledFor(logging.DEBUG):
-                _log_retry(pending, last, delay)
-            # The budget is measured by the client's progress, not by each entry's age
-            # or backoff: under a rate limit a retry may wait in this client's own queue
-            # for longer than the deadline while others get through, and a delay that
-            # reaches past the deadline as it stands now is slept in steps, given up
-            # only if nothing got through by then (others' progress moves it on).
-            while pending and (now := clock()) < wake:
-                horizon = stall_at()
-                if now >= horizon:
-                    give_up(pending, *stalled(last, pending))
-                    return
-                await sleep(min(wake, horizon) - now)
+                )
+        if accepted:
+            circuit.last_progress = now
+        if unanswered != math.inf and (
+            len(again) < len(answers) or any(answer.code != UNANSWERED for _entry, answer in again)
+        ):
+            unanswered = math.inf  # it answered: it is there
+        if rate is not None:
+            rate.record(sent_at, len(pending), throttled, accepted)
+        if not again:
+            return False
+        delay = policy.delay(max(entry.attempts for entry, _ in again), retry_after)
+        job.wake = wake = now + delay
+        pending = job.pending = []
+        for entry, answer in again:
+            if not policy.may_retry(entry.attempts):
+                why = f"gave up after {_tries(entry.attempts)}: {answer.message}"
+                give_up([entry], answer.code, why)
+            elif (
+                entry.failing_since is not None
+                and not answer.throttled
+                and wake - entry.failing_since > budget
+            ):
+                # An entry that fails on its own while others get through
+                # (it is not throttled: the target answered, or did not, for it)
+                # must not retry for as long as the client lives.
+                give_up([entry], *_failing(policy, answer, entry))
+            else:
+                pending.append(entry)
+        if pending and log.isEnabledFor(logging.DEBUG):
+            _log_retry(pending, job.last, delay)
+        return bool(pending)
 
-    work = [batch for batch in batches if batch]
-    if len(work) == 1:
-        # One batch (a single publish()): run it here, without a task group and a task.
-        await run(work[0])
+    # The queue: batches not yet taken (in order), and those backing off, by when they
+    # are next looked at: the end of their backoff, or the deadline as it stands if that
+    # comes first (others' progress may move it on meanwhile).
+    fresh = collections.deque(_Job(list(batch)) for batch in batches if batch)
+    if not fresh:
         return outcomes
-    async with asyncio.TaskGroup() as group:
-        for batch in work:
-            group.create_task(run(batch))
+    waiting_out: list[tuple[float, int, _Job[P]]] = []
+    order = itertools.count()
+    busy = 0  # senders trying a batch
+    changed: asyncio.Event | None = None  # set (and replaced) when idle senders should look
+    probes_before = circuit.failed_probes
+    queued = sum(len(job.pending) for job in fresh)
+    circuit.queued += queued  # (the circuit's count of events waiting for the target)
+
+    def notify() -> None:
+        nonlocal changed
+        if changed is not None:
+            changed.set()
+            changed = None
+
+    def back_off(job: _Job[P]) -> None:
+        heapq.heappush(waiting_out, (min(job.wake, stall_at()), next(order), job))
+        notify()
+
+    def take(now: float) -> _Job[P] | None:
+        # The next job to try now: a retry whose backoff has ended first, then a batch
+        # not yet sent; ``None`` when none may go now.
+        nonlocal queued
+        while waiting_out and waiting_out[0][0] <= now:
+            job = heapq.heappop(waiting_out)[2]
+            if now >= job.wake:
+                return job
+            if now >= stall_at():
+                give_up(job.pending, *stalled(job.last, job.pending))
+            else:  # the deadline moved on: look again at the new one, or at the wake
+                back_off(job)
+        if not fresh:
+            return None
+        job = fresh.popleft()
+        queued -= len(job.pending)
+        circuit.queued -= len(job.pending)
+        if not circuit.up and (missed := circuit.failed_probes - probes_before):
+            # It waited for the target in the queue: each failed probe was a try of its.
+            for entry in job.pending:
+                entry.attempts += missed
+        return job
+
+    async def sender() -> None:
+        nonlocal busy, changed
+        while True:
+            now = clock()
+            job = take(now)
+            if job is None:
+                if not waiting_out and not busy:
+                    notify()  # nothing is left for anyone: the other idle senders end too
+                    return
+                # Wait for a backoff to end, or for a busy sender to put a job aside.
+                if changed is None:
+                    changed = asyncio.Event()
+                wakeup = changed
+                timeout = max(waiting_out[0][0] - now, 0.0) if waiting_out else None
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(timeout):
+                        await wakeup.wait()
+                continue
+            busy += 1
+            try:
+                retry = await step(job)
+            finally:
+                busy -= 1
+            if retry:
+                back_off(job)
+
+    senders = min(max_concurrency, len(fresh))
+    try:
+        if senders == 1:
+            # One batch (a single publish()), or one sender: run here, without a task.
+            await sender()
+        else:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(senders):
+                    group.create_task(sender())
+    finally:
+        circuit.queued -= queued
     return outcomes
 
 

@@ -82,6 +82,7 @@ class Circuit:
         "_streak",
         "_waiting",
         "last_progress",
+        "queued",
         "target",
     )
 
@@ -101,6 +102,9 @@ class Circuit:
         self._last_failure = ""
         self._last_code = ""
         self._waiting = 0  # entries waiting in admit()
+        self.queued = 0
+        """Entries of the client's publishes not yet taken by one of their senders
+        (kept by ``deliver()``): while the target is down they wait for it too."""
         self._changed: asyncio.Event | None = None  # set (and replaced) on each change
 
     @property
@@ -110,8 +114,9 @@ class Circuit:
 
     @property
     def waiting(self) -> int:
-        """Entries waiting for the target to answer again."""
-        return self._waiting
+        """Entries waiting for the target to answer again (in :meth:`admit`, or
+        :attr:`queued` for a sender)."""
+        return self._waiting + self.queued
 
     @property
     def failed_probes(self) -> int:
@@ -180,7 +185,7 @@ class Circuit:
             "%s is answering again after %.1f s down; sending the %d events waiting",
             self.target,
             down_for,
-            self._waiting,
+            self.waiting,
         )
         self._notify()
 
@@ -219,7 +224,7 @@ class Circuit:
                 "%s still not answering after %.0f s, %d events waiting (the last failure: %s)",
                 self.target,
                 down_for,
-                self._waiting,
+                self.waiting,
                 clip(why),
             )
         self._notify()

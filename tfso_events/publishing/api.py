@@ -68,7 +68,6 @@ from tfso_events.publishing._backpressure import DEFAULT_MAX_PENDING, PendingLim
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     UNANSWERED,
-    Accepted,
     AdaptiveRate,
     BatchResult,
     Entry,
@@ -322,6 +321,7 @@ class TfsoEventApiClient(PublisherLifecycle):
                 ([entry] for entry in entries),
                 self._traced_send,
                 policy=retry or self._retry,
+                max_concurrency=self._max_concurrency,
                 semaphore=self._slots,
                 rate=self._rate,
                 prepare=self._prepare,
@@ -448,7 +448,7 @@ class TfsoEventApiClient(PublisherLifecycle):
         if 200 <= status < 300:
             event_id = answer.event_id or answer.id
             if event_id:
-                return Accepted(event_id)
+                return event_id
             # Not a success: a proxy, a login page or a redirect target answered, and
             # whether the API stored the event is unknown (resending may duplicate it).
             error: Exception = DeliveryError(

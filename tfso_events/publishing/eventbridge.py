@@ -58,7 +58,6 @@ from tfso_events.publishing._backpressure import DEFAULT_MAX_PENDING, PendingLim
 from tfso_events.publishing._batching import (
     DEFAULT_RETRY,
     UNANSWERED,
-    Accepted,
     AdaptiveRate,
     BatchResult,
     Coalescer,
@@ -447,6 +446,7 @@ class TfsoEventBridgeClient(PublisherLifecycle):
                     batches,
                     self._traced_send,
                     policy=retry or self._retry,
+                    max_concurrency=self._max_concurrency,
                     semaphore=self._slots,
                     rate=self._rate,
                     on_result=on_result,
@@ -716,7 +716,7 @@ def _outcomes(
         )
         return [Rejected(error, "MalformedResponse")] * len(entries)
     return [
-        Accepted(event_id) if event_id else _entry_outcome(entry, code, message)
+        event_id if event_id else _entry_outcome(entry, code, message)
         for entry, (event_id, code, message) in zip(entries, answers, strict=True)
     ]
 

@@ -1,0 +1,161 @@
+"""``publish_many`` client CPU per event and peak memory: this tree against other commits.
+
+What it measures: ``TfsoEventBridgeClient.publish_many`` of ``--events`` (10,000)
+realistic events (``benchmarks/_events``, handed over as a list built before the clock)
+against the loopback PutEvents stub in its own process (``benchmarks/_stub_putevents``),
+at the client's defaults (``max_concurrency=16``), for each transport (``lean``,
+``botocore``) and each tree: this one and every ``--baseline`` commit (``git archive
+<commit> tfso_events`` unpacked in a temporary directory and put first on
+``sys.path``; a commit without the ``transport`` argument runs its only transport,
+botocore). Each sample is a fresh child process: it opens the client, warms it up with
+one publish, then times one ``publish_many``: the client's CPU (``time.process_time``,
+so the client alone; the stub has its own process) per event, and its peak memory
+(``ru_maxrss`` growth during the publish).
+
+The rows are interleaved run by run (``--runs``, default 3), so a change of load on the
+shared machine hits every row alike, and each ratio is taken within one run (this tree
+÷ the baseline, same transport, same run): min/median/max over the runs.
+
+Run: ``.venv/bin/python -m benchmarks.bench_pool --baseline <commit> [--baseline ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSPORTS = ("lean", "botocore")
+
+
+async def _publish(url: str, n: int, transport: str | None) -> dict[str, float]:
+    from benchmarks._events import make_events
+    from benchmarks.bench_eventbridge import _session
+    from tfso_events import TfsoEventBridgeClient
+
+    options: dict[str, Any] = {} if transport is None else {"transport": transport}
+    events = make_events(n)
+    async with TfsoEventBridgeClient(
+        "dev", endpoint_url=url, session=_session(), **options
+    ) as client:
+        await client.publish_many(events[:1])  # open and warm up
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        wall, cpu = time.perf_counter(), time.process_time()
+        batch = await client.publish_many(events)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before
+        if not batch.ok or len(batch) != n:
+            raise RuntimeError(f"publish_many: {len(batch.failed)} of {n} failed")
+    return {"cpu_us": cpu / n * 1e6, "events_s": n / wall, "peak_mib": peak / 1024}
+
+
+def child(url: str, n: int, transport: str) -> None:
+    """One sample in this (fresh) process: print its figures as JSON."""
+    import tfso_events.publishing.eventbridge as eventbridge
+
+    has_transport = hasattr(eventbridge, "TRANSPORTS")
+    if not has_transport and transport != "botocore":
+        print(json.dumps(None))
+        return
+    figures = asyncio.run(_publish(url, n, transport if has_transport else None))
+    print(json.dumps(figures))
+
+
+def _sample(tree: str, url: str, n: int, transport: str) -> dict[str, float] | None:
+    # cwd and PYTHONPATH first: that tree's tfso_events; benchmarks/ comes from this tree.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tree, str(ROOT)])}
+    code = f"from benchmarks.bench_pool import child; child({url!r}, {n}, {transport!r})"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tree
+    )
+    if out.returncode:
+        raise RuntimeError(f"the child for {tree} ({transport}) failed:\n{out.stderr[-3000:]}")
+    figures: dict[str, float] | None = json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _spread(values: Sequence[float], fmt: str = "{:.2f}") -> str:
+    low, mid, high = min(values), statistics.median(values), max(values)
+    return f"{fmt.format(low)} / {fmt.format(mid)} / {fmt.format(high)}"
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Sample every tree and transport, interleaved; print the table and the ratios."""
+    from benchmarks.bench_eventbridge import Stub
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", action="append", default=[], help="a commit")
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"this tree": str(ROOT)}
+        for commit in args.baseline:
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", commit, "tfso_events"],
+                capture_output=True,
+                check=True,
+            ).stdout
+            where = Path(tmp) / commit
+            where.mkdir()
+            with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
+                tar.extractall(where, filter="data")
+            trees[commit[:10]] = str(where)
+        rows = [(name, transport) for transport in TRANSPORTS for name in trees]
+        samples: dict[tuple[str, str], list[dict[str, float]]] = {row: [] for row in rows}
+        stub = Stub()
+        try:
+            for name, transport in rows:  # untimed: bytecode caches, as installed
+                _sample(trees[name], stub.url, 10, transport)
+            for run in range(args.runs):
+                for row in rows:
+                    figures = _sample(trees[row[0]], stub.url, args.events, row[1])
+                    if figures is not None:
+                        samples[row].append(figures)
+                print(f"run {run + 1} of {args.runs} done", file=sys.stderr, flush=True)
+        finally:
+            stub.close()
+    print(
+        f"publish_many of {args.events:,} events, {args.runs} interleaved runs, "
+        "min / median / max\n"
+    )
+    print("| tree | transport | client CPU µs/event | events/s | peak memory MiB |")
+    print("|---|---|---|---|---|")
+    for (name, transport), got in samples.items():
+        if got:
+            print(
+                f"| {name} | {transport} | {_spread([g['cpu_us'] for g in got], '{:.1f}')} "
+                f"| {_spread([g['events_s'] for g in got], '{:,.0f}')} "
+                f"| {_spread([g['peak_mib'] for g in got], '{:.1f}')} |"
+            )
+    print("\n| ratio (same run) | CPU per event | peak memory |")
+    print("|---|---|---|")
+    pairs = (("lean", "lean"), ("lean", "botocore"), ("botocore", "botocore"))
+    for transport, base_transport in pairs:
+        ours = samples["this tree", transport]
+        for name in list(trees)[1:]:
+            theirs = samples[name, base_transport]
+            if not theirs:
+                continue
+            cpu = [o["cpu_us"] / t["cpu_us"] for o, t in zip(ours, theirs, strict=True)]
+            mem = [o["peak_mib"] / t["peak_mib"] for o, t in zip(ours, theirs, strict=True)]
+            print(
+                f"| this tree {transport} ÷ {name} {base_transport} | {_spread(cpu)}x "
+                f"| {_spread(mem)}x |"
+            )
+
+
+if __name__ == "__main__":
+    main()
