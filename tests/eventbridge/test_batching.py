@@ -246,3 +246,119 @@ async def test_a_backoff_past_the_deadline_ends_at_the_deadline_without_progress
     assert failure.attempts == 1
     assert "retry deadline" in failure.reason
     assert 0.2 <= elapsed < 5.0
+
+
+# -- the pool of senders (deliver) --------------------------------------------------------
+
+
+async def test_a_fixed_pool_of_senders_takes_the_batches_in_order() -> None:
+    """200 batches with max_concurrency=4 run on at most 4 tasks (no task per batch),
+    are sent in input order, and every outcome is told once and kept under its index."""
+    from tfso_events.publishing._batching import deliver
+
+    before = len(asyncio.all_tasks())
+    most = 0
+    sent: list[int] = []
+
+    async def send(batch: Sequence[Entry[str]]) -> list[Outcome]:
+        nonlocal most
+        most = max(most, len(asyncio.all_tasks()) - before)
+        sent.extend(entry.index for entry in batch)
+        await asyncio.sleep(0)
+        return [f"id-{entry.index}" for entry in batch]
+
+    told: list[PublishResult | PublishFailure] = []
+    outcomes = await deliver(
+        [[entry] for entry in entries(*[1] * 200)], send, max_concurrency=4, on_result=told.append
+    )
+    assert most == 4
+    assert sent == list(range(200))
+    assert sorted(outcome.index for outcome in told) == list(range(200))
+    assert all(outcomes[outcome.index] is outcome for outcome in told)
+    ids = [o.event_id if isinstance(o, PublishResult) else None for o in outcomes.values()]
+    assert sorted(ids) == sorted(f"id-{i}" for i in range(200))
+
+
+async def test_a_batch_backing_off_does_not_hold_its_sender() -> None:
+    """With one sender, a batch throttled with a Retry-After is put aside: the batches
+    after it are sent and answered meanwhile, and it is then resent and accepted."""
+    from tfso_events.publishing._batching import deliver
+
+    tries: list[int] = []
+
+    async def send(batch: Sequence[Entry[str]]) -> list[Outcome]:
+        (entry,) = batch
+        tries.append(entry.index)
+        if tries == [0]:
+            return [Retry("ThrottlingException", "slow down", retry_after=0.2, throttled=True)]
+        return [f"id-{entry.index}"]
+
+    told: list[int] = []
+    outcomes = await deliver(
+        [[entry] for entry in entries(1, 1, 1, 1)],
+        send,
+        policy=RetryPolicy(adaptive=False),
+        max_concurrency=1,
+        on_result=lambda outcome: told.append(outcome.index),
+    )
+    assert tries == [0, 1, 2, 3, 0]
+    assert told == [1, 2, 3, 0]
+    assert outcomes[0].attempts == 2
+
+
+async def test_batches_queued_behind_a_down_target_count_its_failed_probes() -> None:
+    """While the target is down, batches no sender has taken yet wait for it too: they
+    count in the circuit's events waiting, and each failed probe is a try of theirs, so
+    with max_attempts=2 all 60 single-event batches of a pool of 2 are given up after
+    a few probes, not after two probes per pair of batches."""
+    from tfso_events.publishing._batching import RetryableCallError, deliver
+    from tfso_events.publishing._circuit import Circuit
+
+    circuit = Circuit("the stub")
+    waiting: list[int] = []
+
+    async def send(batch: Sequence[Entry[str]]) -> list[Outcome]:
+        if not circuit.up:
+            waiting.append(circuit.waiting)
+        await asyncio.sleep(0)
+        raise RetryableCallError("connection_error", "refused")
+
+    policy = RetryPolicy(deadline=None, max_attempts=2, base_delay=0.001, adaptive=False)
+    async with asyncio.timeout(30):  # (a hang guard: it takes about a second)
+        outcomes = await deliver(
+            [[entry] for entry in entries(*[1] * 60)],
+            send,
+            policy=policy,
+            max_concurrency=2,
+            circuit=circuit,
+        )
+    assert len(outcomes) == 60
+    codes = {o.code if isinstance(o, PublishFailure) else "accepted" for o in outcomes.values()}
+    assert codes == {"connection_error"}
+    assert waiting, "no probe was sent"
+    assert len(waiting) <= 4
+    assert max(waiting) >= 40  # the batches still queued wait for the target too
+    assert circuit.waiting == 0
+
+
+async def test_cancelling_deliver_cancels_its_senders() -> None:
+    """A deliver() cancelled while its senders are on the wire raises CancelledError
+    and leaves no task behind."""
+    from tfso_events.publishing._batching import deliver
+
+    before = asyncio.all_tasks()
+    on_the_wire = asyncio.Event()
+
+    async def send(batch: Sequence[Entry[str]]) -> list[Outcome]:
+        on_the_wire.set()
+        await asyncio.sleep(30)
+        return [f"id-{entry.index}" for entry in batch]
+
+    task = asyncio.create_task(
+        deliver([[entry] for entry in entries(*[1] * 50)], send, max_concurrency=4)
+    )
+    await on_the_wire.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert asyncio.all_tasks() == before
