@@ -9,8 +9,12 @@ at the client's defaults (``max_concurrency=16``), for each transport (``lean``,
 ``sys.path``; a commit without the ``transport`` argument runs its only transport,
 botocore). Each sample is a fresh child process: it opens the client, warms it up with
 one publish, then times one ``publish_many``: the client's CPU (``time.process_time``,
-so the client alone; the stub has its own process) per event, and its peak memory
-(``ru_maxrss`` growth during the publish).
+so the client alone; the stub has its own process) per event, the user part of it,
+and its peak memory (``ru_maxrss`` growth during the publish). One more row per tree
+times the delivery core alone (``deliver()`` of the same count in batches of 10, a
+transport that answers at once, no I/O; best of 5 rounds per sample), where a
+change to the sending machinery is not drowned by the transport's cost and the noise
+of the shared machine.
 
 The rows are interleaved run by run (``--runs``, default 3), so a change of load on the
 shared machine hits every row alike, and each ratio is taken within one run (this tree
@@ -66,8 +70,37 @@ async def _publish(url: str, n: int, transport: str | None) -> dict[str, float]:
     }
 
 
+async def _core(n: int) -> float:
+    """CPU µs per event of ``deliver()`` alone: ``n`` entries in batches of 10 through a
+    transport that answers at once (one loop turn per call), best of 5 rounds."""
+    from benchmarks._events import make_events
+    from tfso_events.publishing import _batching as core
+
+    # The code before the pool answered an accepted entry with an Accepted(event_id).
+    accepted: Any = getattr(core, "Accepted", str)
+    events = make_events(4)
+
+    async def send(batch: Sequence[Any]) -> list[Any]:
+        await asyncio.sleep(0)
+        return [accepted(f"id-{entry.index}") for entry in batch]
+
+    best = float("inf")
+    slots = asyncio.Semaphore(16)
+    for _ in range(5):
+        entries = [core.Entry(i, events[i % 4], None, 1) for i in range(n)]
+        batches = [entries[i : i + 10] for i in range(0, n, 10)]
+        cpu = time.process_time()
+        outcomes = await core.deliver(batches, send, max_concurrency=16, semaphore=slots)
+        best = min(best, time.process_time() - cpu)
+        assert len(outcomes) == n
+    return best / n * 1e6
+
+
 def child(url: str, n: int, transport: str) -> None:
     """One sample in this (fresh) process: print its figures as JSON."""
+    if transport == "core":
+        print(json.dumps({"core_us": asyncio.run(_core(n))}))
+        return
     import tfso_events.publishing.eventbridge as eventbridge
 
     has_transport = hasattr(eventbridge, "TRANSPORTS")
@@ -118,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             with tarfile.open(fileobj=__import__("io").BytesIO(archive)) as tar:
                 tar.extractall(where, filter="data")
             trees[commit[:10]] = str(where)
-        rows = [(name, transport) for transport in TRANSPORTS for name in trees]
+        rows = [(name, transport) for transport in (*TRANSPORTS, "core") for name in trees]
         samples: dict[tuple[str, str], list[dict[str, float]]] = {row: [] for row in rows}
         stub = Stub()
         try:
@@ -136,19 +169,20 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"publish_many of {args.events:,} events, {args.runs} interleaved runs, "
         "min / median / max\n"
     )
-    print(
-        "| tree | transport | client CPU µs/event | of which user | events/s "
-        "| peak memory MiB |"
-    )
+    print("| tree | transport | client CPU µs/event | of which user | events/s | peak memory MiB |")
     print("|---|---|---|---|---|---|")
     for (name, transport), got in samples.items():
-        if got:
+        if got and transport != "core":
             print(
                 f"| {name} | {transport} | {_spread([g['cpu_us'] for g in got], '{:.1f}')} "
                 f"| {_spread([g['user_us'] for g in got], '{:.1f}')} "
                 f"| {_spread([g['events_s'] for g in got], '{:,.0f}')} "
                 f"| {_spread([g['peak_mib'] for g in got], '{:.1f}')} |"
             )
+    print("\n| tree | `deliver()` alone, CPU µs/event (no I/O) |")
+    print("|---|---|")
+    for name in trees:
+        print(f"| {name} | {_spread([g['core_us'] for g in samples[name, 'core']])} |")
     print("\n| ratio (same run) | CPU per event | peak memory |")
     print("|---|---|---|")
     pairs = (("lean", "lean"), ("lean", "botocore"), ("botocore", "botocore"))
@@ -164,6 +198,12 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"| this tree {transport} ÷ {name} {base_transport} | {_spread(cpu)}x "
                 f"| {_spread(mem)}x |"
             )
+    for name in list(trees)[1:]:
+        core = [
+            o["core_us"] / t["core_us"]
+            for o, t in zip(samples["this tree", "core"], samples[name, "core"], strict=True)
+        ]
+        print(f"| `deliver()` alone: this tree ÷ {name} | {_spread(core)}x | |")
 
 
 if __name__ == "__main__":
