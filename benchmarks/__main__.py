@@ -16,6 +16,7 @@ from benchmarks import (
     bench_models,
     bench_outbox,
     bench_patterns,
+    bench_pool,
     bench_scale,
     bench_throttling,
 )
@@ -25,6 +26,7 @@ def main() -> None:
     for name, run in (
         ("bench_models", bench_models.main),
         ("bench_eventbridge", bench_eventbridge.main),
+        ("bench_pool", bench_pool.main),
         ("bench_api", bench_api.main),
         ("bench_scale", bench_scale.main),
         ("bench_throttling", bench_throttling.main),

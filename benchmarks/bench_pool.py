@@ -20,7 +20,8 @@ The rows are interleaved run by run (``--runs``, default 3), so a change of load
 shared machine hits every row alike, and each ratio is taken within one run (this tree
 ÷ the baseline, same transport, same run): min/median/max over the runs.
 
-Run: ``.venv/bin/python -m benchmarks.bench_pool --baseline <commit> [--baseline ...]``.
+Run: ``.venv/bin/python -m benchmarks.bench_pool --baseline <commit> [--baseline ...]``
+(default: ``ab553e1``, main before issue 29, whose only transport was botocore).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSPORTS = ("lean", "botocore")
+#: main before issue 29 (performance): "today" in its table of figures.
+BEFORE_ISSUE_29 = "ab553e1"
 
 
 async def _publish(url: str, n: int, transport: str | None) -> dict[str, float]:
@@ -134,13 +137,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     from benchmarks.bench_eventbridge import Stub
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", action="append", default=[], help="a commit")
+    parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        help=f"a commit (default: {BEFORE_ISSUE_29}, the code issue 29 measured against)",
+    )
     parser.add_argument("--events", type=int, default=10_000)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"this tree": str(ROOT)}
-        for commit in args.baseline:
+        for commit in args.baseline or [BEFORE_ISSUE_29]:
             archive = subprocess.run(
                 ["git", "-C", str(ROOT), "archive", commit, "tfso_events"],
                 capture_output=True,
