@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.eventbridge.conftest import bank_event
-from tfso_events.publishing._batching import Accepted, AdaptiveRate, Entry, Outcome, deliver
+from tfso_events.publishing._batching import AdaptiveRate, Entry, Outcome, deliver
 
 FULL_SPEED = 10_000.0  # entries/s the client sends when nothing limits it
 TICK = 0.01  # seconds between sends (one send per tick)
@@ -222,7 +222,7 @@ async def test_sends_queued_before_the_limit_engaged_wait_their_turn_under_it() 
         if first:  # the first call is answered only once the limit has engaged
             first = False
             await held.wait()
-        return [Accepted(f"id-{entry.index}") for entry in batch]
+        return [f"id-{entry.index}" for entry in batch]
 
     events = [Entry(i, bank_event(i), None, 1) for i in range(200)]
     batches = [events[i : i + 10] for i in range(0, 200, 10)]
