@@ -425,3 +425,22 @@ def test_strict_twin_keeps_names_constraints_and_tags() -> None:
     ):
         with pytest.raises(msgspec.ValidationError, match=message):
             decoder.decode(document)
+
+
+def test_strict_twin_keeps_a_struct_with_post_init_as_it_is() -> None:
+    """A Struct with __post_init__ is not twinned (a decode into it runs its check, as
+    the general path's decode does), and the plan then scans for nulls."""
+
+    class Checked(msgspec.Struct, omit_defaults=True):
+        n: int
+        note: str | None = None
+
+        def __post_init__(self) -> None:
+            if self.n < 0:
+                raise ValueError("n must not be negative")
+
+    twin, nulls_pass = strict_twin(list[Checked])
+    assert twin == list[Checked]
+    assert nulls_pass is True
+    with pytest.raises(msgspec.ValidationError, match="negative"):
+        msgspec.json.Decoder(twin).decode(b'[{"n":-1}]')

@@ -105,7 +105,9 @@ def _struct(cls: type[msgspec.Struct], twins: _Twins) -> Any:
     if cls in twins.built:
         return twins.built[cls]
     config = cls.__struct_config__
-    if cls in twins.pending or config.array_like:  # recursive, or positional
+    # Kept as it is: a recursive Struct, a positional one, and one with __post_init__
+    # (a decode into it runs that check; a twin would not)
+    if cls in twins.pending or config.array_like or hasattr(cls, "__post_init__"):
         twins.null_passes = True
         return cls
     twins.pending.add(cls)
