@@ -30,6 +30,7 @@ import argparse
 import asyncio
 import io
 import json
+import math
 import os
 import resource
 import statistics
@@ -205,7 +206,11 @@ def main(argv: Sequence[str] | None = None) -> None:
             if not theirs:
                 continue
             cpu = [o["cpu_us"] / t["cpu_us"] for o, t in zip(ours, theirs, strict=True)]
-            mem = [o["peak_mib"] / t["peak_mib"] for o, t in zip(ours, theirs, strict=True)]
+            # (a small count may not raise the peak at all: no ratio then)
+            mem = [
+                o["peak_mib"] / t["peak_mib"] if t["peak_mib"] else math.nan
+                for o, t in zip(ours, theirs, strict=True)
+            ]
             print(
                 f"| this tree {transport} ÷ {name} {base_transport} | {_spread(cpu)}x "
                 f"| {_spread(mem)}x |"
