@@ -45,6 +45,7 @@ __all__ = [
     "decode_error",
     "encode",
     "finite_decimals",
+    "has_non_finite",
     "integral_retry",
     "mapping_json",
     "null_metadata",
@@ -74,9 +75,15 @@ encode = _ENCODER.encode
 
 
 # The default ``timestamp`` is for events built here. Decoding must not use it (a
-# consumer would get a time nobody sent), so each thread notes when the default was
-# made; a decode that made one read a detail without ``timestamp`` and is refused.
-_STAMPS = threading.local()
+# consumer would get a time nobody sent), so each thread keeps the last default it made;
+# a decoded detail whose timestamp *is* that object (a JSON decode makes new ones) read
+# a detail without ``timestamp`` and is refused. One thread-local read per parse, no
+# write: the parsers' hot paths check ``_STAMPS.made is detail.timestamp`` inline.
+class _Stamps(threading.local):
+    made: datetime | None = None
+
+
+_STAMPS = _Stamps()
 
 
 def _utcnow() -> datetime:
@@ -85,11 +92,13 @@ def _utcnow() -> datetime:
 
 
 def _watch_default_timestamp() -> None:
+    """Forget the last default made: before a ``msgspec.convert``, which may pass a
+    caller's own datetime object through (it could be that very object)."""
     _STAMPS.made = None
 
 
-def _made_default_timestamp() -> bool:
-    return getattr(_STAMPS, "made", None) is not None
+def _made_default_timestamp(detail: EventDetail) -> bool:
+    return _STAMPS.made is detail.timestamp
 
 
 def _missing_timestamp(detail_type: str | None, prefix: str = "$") -> EventValidationError:
@@ -261,7 +270,7 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
         _watch_default_timestamp()
         detail: EventDetail = _decode(codec.decoder, codec.detail_cls, raw, cls.detail_type)
         null_metadata(detail)
-        if _made_default_timestamp():
+        if _made_default_timestamp(detail):
             raise _missing_timestamp(cls.detail_type)
         if codec.decimal_getters:
             _finite_detail(codec, detail, cls.detail_type, "$")
@@ -364,7 +373,7 @@ def check_parsed(event: TfsoEvent, *, strict: bool) -> None:
     ``strict``) an envelope whose ``source`` is not the event's; ``"metadata": null``
     becomes ``{}``."""
     null_metadata(event.detail)
-    if _made_default_timestamp():
+    if _made_default_timestamp(event.detail):
         raise _missing_timestamp(event.detail_type, "$.detail")
     if strict and event.source_mismatch:
         raise EventValidationError(
@@ -810,19 +819,28 @@ def mapping_json(raw: Mapping[str, Any]) -> bytes | None:
         return _json_text(raw)
     except (TypeError, ValueError, OverflowError, RecursionError):
         return None
-    if b"null" in data and _has_non_finite(raw):
+    if b"null" in data and has_non_finite(raw):
         return _json_text(raw)
     return data
 
 
-def _has_non_finite(node: object) -> bool:
-    kind = type(node)
-    if kind is float:
-        return not math.isfinite(node)  # type: ignore[arg-type]
-    if kind is dict:
-        return any(_has_non_finite(value) for value in node.values())  # type: ignore[attr-defined]
-    if kind is list:
-        return any(_has_non_finite(item) for item in node)  # type: ignore[attr-defined]
+def has_non_finite(node: object) -> bool:
+    """True when a float in ``node`` (dicts and lists, walked) is NaN or infinite.
+
+    Iterative: a dict nested deeper than Python's recursion limit but within msgspec's
+    (which wrote it) is walked too, not turned into a RecursionError.
+    """
+    stack = [node]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is float:
+            if not math.isfinite(item):  # type: ignore[arg-type]
+                return True
+        elif kind is dict:
+            stack.extend(item.values())  # type: ignore[attr-defined]
+        elif kind is list:
+            stack.extend(item)  # type: ignore[arg-type]
     return False
 
 
