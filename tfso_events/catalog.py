@@ -13,7 +13,7 @@ import re
 import threading
 import typing
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Required, TypedDict, Union
 
 import msgspec
@@ -67,10 +67,6 @@ class _Head(msgspec.Struct):
 
 _HEAD_DECODER = msgspec.json.Decoder(_Head)
 _ENCODE_INTO = _ENCODER.encode_into
-#: Event class -> a getter per Decimal field (none for most): what a decoded event needs
-#: checked, for the classes whose Decimals all sit at attribute paths (filled as each
-#: class is first parsed; a class not in it takes the full check).
-_FAST_CHECKS: dict[type[TfsoEvent], tuple[Callable[[Any], Any], ...]] = {}
 
 
 class _Buffers(threading.local):
@@ -180,7 +176,10 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> CatalogEvent | Unknow
         # A timestamp that is the last default this thread made was missing (see
         # _base._utcnow); strict asks about the source: both checked by check_parsed.
         if detail.timestamp is not _STAMPS.made and not strict:
-            getters = _FAST_CHECKS.get(type(event))
+            cls = type(event)
+            if cls in PLAIN_EVENTS:
+                return event  # no Decimal field: nothing left to check
+            getters = DECIMAL_GETTERS.get(cls)
             if getters is not None:  # each Decimal field, read by its attribute path
                 for get in getters:
                     try:
@@ -192,11 +191,6 @@ def parse_event(raw: RawEvent, *, strict: bool = False) -> CatalogEvent | Unknow
                 else:
                     return event
         check_parsed(finite_decimals(event), strict=strict)
-        cls = type(event)  # checked in full once: the next of its class takes the fast way
-        if cls in PLAIN_EVENTS:
-            _FAST_CHECKS[cls] = ()
-        elif cls in DECIMAL_GETTERS:
-            _FAST_CHECKS[cls] = DECIMAL_GETTERS[cls]
         return event
     if type(raw) is bytes:
         is_mapping = False
