@@ -34,8 +34,17 @@ WATCHED = (
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _sample(path: str) -> float:
+def _env(path: str) -> dict[str, str]:
+    """The environment of a sample: ``path`` first on the path, and bytecode caches
+    written and read (PYTHONDONTWRITEBYTECODE, set in some shells and CI images, would
+    make every sample compile every module: a measure of source size, not of import)."""
     env = {**os.environ, "PYTHONPATH": path}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
+
+
+def _sample(path: str) -> float:
+    env = _env(path)
     out = subprocess.run(
         [sys.executable, "-X", "importtime", "-c", STMT],
         capture_output=True,
@@ -52,7 +61,7 @@ def _sample(path: str) -> float:
 
 
 def _loaded(path: str) -> list[str]:
-    env = {**os.environ, "PYTHONPATH": path}
+    env = _env(path)
     out = subprocess.run(
         [sys.executable, "-c", f"{STMT}; {WATCHED}"],
         capture_output=True,
