@@ -45,6 +45,8 @@ __all__ = ["DEFAULT_TABLE_NAME", "ddl", "outbox_table"]
 
 #: The table's name unless the application chooses another.
 DEFAULT_TABLE_NAME = "tfso_outbox"
+#: PostgreSQL's ``fillfactor`` of the outbox table (see :func:`outbox_table`).
+FILLFACTOR = 50
 
 
 def outbox_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> Table:
@@ -80,6 +82,12 @@ def outbox_table(metadata: MetaData, name: str = DEFAULT_TABLE_NAME) -> Table:
         Index(f"ix_{name}_ordering_key", "ordering_key", "id"),
         # AUTOINCREMENT: an id is never reused, even after the table was emptied.
         sqlite_autoincrement=True,
+        # Half of each page left free: a relay's claim rewrites every row it claims (its
+        # lease), and with room on the page PostgreSQL does it as a heap-only update,
+        # without new index entries. Measured (benchmarks/bench_outbox.py's database-only
+        # drain): the server's CPU per row relayed 18-24 µs at the default 100, 10-14 µs
+        # at 50. The table is a queue, small when the relays keep up: the space is cheap.
+        postgresql_with={"fillfactor": FILLFACTOR},
     )
 
 
