@@ -4,7 +4,9 @@ command itself runs in tests/outbox/test_crash.py, as processes)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+import socket
 
 import pytest
 
@@ -94,3 +96,80 @@ async def test_status_dead_and_redrive(
     monkeypatch.setenv("TFSO_EVENTS_OUTBOX_DB", database.url)  # the URL off the command line
     assert await _cli("outbox", "status", "--table", table) == 0
     assert "backlog     1" in capsys.readouterr().out
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port  # closed when the socket is: nothing listens there
+
+
+@pytest.mark.parametrize("action", ["status", "dead", "redrive"])
+async def test_a_database_that_is_down_is_one_line_without_its_password(
+    action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status/dead/redrive against a PostgreSQL that does not answer exit 1 with one
+    line naming the database (password hidden), not a driver's traceback."""
+    url = f"postgresql://app:Sup3rS3cret@127.0.0.1:{_closed_port()}/app"
+    assert await _cli("outbox", action, "--db", url) == 1
+    captured = capsys.readouterr()
+    assert "Sup3rS3cret" not in captured.out + captured.err
+    assert "Traceback" not in captured.err
+    (line,) = captured.err.strip().splitlines()
+    assert f"outbox {action}: the database postgresql+asyncpg://app:***@127.0.0.1" in line
+
+
+async def test_a_missing_table_says_so_and_how_to_make_it(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status on a table that does not exist exits 1 naming it and `outbox ddl`, in one
+    line."""
+    assert await _cli("outbox", "status", "--db", database.url, "--table", "no_such") == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "'no_such' exists" in line
+    assert "outbox ddl" in line
+
+
+@pytest.mark.parametrize(
+    "command", [["outbox", "status"], ["relay", "--via", "api", "--env", "local"]]
+)
+async def test_an_unparsable_url_is_a_usage_error_without_its_password(
+    command: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A database URL SQLAlchemy cannot parse exits 2 saying so, without echoing the
+    URL (its password) and without a traceback."""
+    for url in ("postgresql//app:Sup3rS3cret@db/app", "postgresql://app:Sup3rS3cret@db:port/app"):
+        assert await _cli(*command, "--db", url) == 2, url
+        captured = capsys.readouterr()
+        assert "Sup3rS3cret" not in captured.out + captured.err
+        assert "Traceback" not in captured.err
+        assert "cannot be parsed" in captured.err
+
+
+async def test_dead_escapes_control_characters_of_a_hostile_row(
+    database: Database, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`outbox dead` prints a row's detail-type and reason with control characters
+    escaped: no terminal escape reaches the terminal, no line is forged."""
+    outbox = database.outbox
+    good = order_event(1)
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            outbox.table.insert().values(
+                detail_type="evil\x1b]0;owned\x07",
+                source=good.source,
+                module="bank",
+                bus="tfso-bank-events",
+                detail=good.detail_json().decode(),
+                last_error="refused\n#2 bank.test:created@v1 (forged): fine",
+                dead_at=dt.datetime.now(dt.UTC),
+            )
+        )
+    table = outbox.table.name
+    assert await _cli("outbox", "dead", "--db", database.url, "--table", table) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out
+    assert "\x07" not in out
+    (line,) = out.strip().splitlines()
+    assert "evil\\x1b]0;owned\\x07" in line

@@ -244,12 +244,16 @@ def outbox(args: argparse.Namespace) -> int:
 
 
 async def _admin(args: argparse.Namespace) -> int:
-    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.exc import SQLAlchemyError
 
-    from tfso_events.outbox._db import async_url
+    from tfso_events._clip import clip
+    from tfso_events.outbox._db import relay_engine
 
     box = _outbox(args.table)
-    engine = create_async_engine(async_url(args.db))
+    # The relay's own engine: on SQLite it reads a row that is not UTF-8 as the relay
+    # does (`outbox dead` lists the dead letter such a row became).
+    engine = relay_engine(args.db)
+    where = engine.url.render_as_string(hide_password=True)
     try:
         async with engine.begin() as conn:
             if args.action == "status":
@@ -261,6 +265,18 @@ async def _admin(args: argparse.Namespace) -> int:
             else:
                 count = await box.redrive(conn, args.ids)
                 print(f"{counted(count, 'dead letter')} due again")
+    except (SQLAlchemyError, OSError) as exc:
+        # Down, refused credentials, no such table: one line saying where and what,
+        # not a driver's traceback (the URL with its password hidden).
+        cause = exc.orig if isinstance(exc, SQLAlchemyError) and hasattr(exc, "orig") else exc
+        print(
+            f"tfso-events: outbox {args.action}: the database {where} failed "
+            f"({type(cause).__name__}: {clip(cause)}); check --db (or "
+            f"TFSO_EVENTS_OUTBOX_DB) and that the table {args.table!r} exists "
+            "(`tfso-events outbox ddl` prints it)",
+            file=sys.stderr,
+        )
+        return 1
     finally:
         await engine.dispose()
     return 0
@@ -304,10 +320,17 @@ def _print_dead(letters: list[Any], *, as_json: bool) -> None:
     if not letters:
         print("no dead letters")
     for letter in letters:
+        # A row's text is anyone's who can write the table, and a reason quotes a
+        # server: control characters are escaped (no terminal escapes, no forged lines).
         print(
-            f"#{letter.id} {letter.detail_type} (added {letter.added_at:%Y-%m-%d %H:%M:%S}, "
-            f"{counted(letter.attempts, 'attempt')}): {letter.reason}"
+            f"#{letter.id} {_printable(letter.detail_type)} "
+            f"(added {letter.added_at:%Y-%m-%d %H:%M:%S}, "
+            f"{counted(letter.attempts, 'attempt')}): {_printable(letter.reason)}"
         )
+
+
+def _printable(text: str) -> str:
+    return text if text.isprintable() else repr(text)[1:-1]
 
 
 # -- `tfso-events demo`'s outbox step ---------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, Connection, make_url
+from sqlalchemy.exc import ArgumentError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from tfso_events._clip import clip
@@ -62,7 +63,14 @@ def dialect_of_connection(conn: Connection | AsyncConnection) -> Dialect:
 def async_url(db: str | URL) -> URL:
     """``db`` with an asyncio driver: ``postgresql://`` takes asyncpg, ``sqlite:///``
     aiosqlite; a URL that names an asyncio driver already is kept."""
-    url = make_url(db)
+    try:
+        url = make_url(db)
+    except (ArgumentError, ValueError):  # (their messages may quote the URL: a password)
+        raise ConfigurationError(
+            "the outbox database URL cannot be parsed: write it as "
+            "postgresql://user:password@host:port/db or sqlite:///path/app.db, with "
+            "special characters in the password %-encoded"
+        ) from None
     backend = dialect_of(url.get_backend_name())
     driver = url.get_driver_name()
     if backend == POSTGRESQL and driver != "asyncpg":
@@ -102,10 +110,20 @@ def _immediate_transactions(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: object) -> None:
         dbapi_connection.isolation_level = None
+        # SQLite stores whatever bytes a writer gave as TEXT; the driver's strict UTF-8
+        # decode fails the whole claim over one such row, every time, so the relay
+        # would publish nothing more. Read with surrogateescape, the row fails alone
+        # when it is rebuilt (and becomes a dead letter with its reason).
+        dbapi_connection.driver_connection.text_factory = _lenient_text
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(conn: Connection) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _lenient_text(value: bytes) -> str:
+    """SQLite TEXT as str; bytes that are not UTF-8 survive as lone surrogates."""
+    return value.decode("utf-8", "surrogateescape")
 
 
 #: The first wait before listening again after the LISTEN connection was lost (or

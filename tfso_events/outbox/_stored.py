@@ -13,6 +13,7 @@ detail-type, a contract change between the two versions), which the hub judges a
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, ClassVar
 
 from tfso_events.models._base import EventContent, EventDetail, TfsoEvent
@@ -66,11 +67,31 @@ def _stored_class(detail_type: str, source: str, module: str) -> type[StoredEven
     return cls
 
 
+#: A module as it can name a bus (``tfso-{module}-events``) and an Auth0 scope.
+_MODULE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+
+
 def rebuild(row: Claimed) -> TfsoEvent:
     """The event of ``row``: a :class:`StoredEvent` of its detail-type, source and
-    module that sends the stored detail bytes (never decoded here)."""
+    module that sends the stored detail bytes (never decoded here).
+
+    Raises ``ValueError`` for a row that ``add()`` cannot have written (another writer,
+    a hand edit): its columns not text, its detail not UTF-8, its module no name, its
+    resources not a JSON array of strings. The relay buries such a row with the reason
+    instead of handing the publisher something that fails the whole batch."""
+    for column in ("detail_type", "source", "module", "detail"):
+        if not isinstance(getattr(row, column), str):
+            raise ValueError(f"its {column} column is not text")
+    if not _MODULE.fullmatch(row.module):
+        raise ValueError(f"its module column {row.module[:80]!r} names no bus or scope")
+    try:
+        wire = row.detail.encode()
+    except UnicodeEncodeError:  # read back with surrogateescape (see _db.relay_engine)
+        raise ValueError("its detail column is not UTF-8 text") from None
+    resources: list[str] = json.loads(row.resources) if row.resources else []
+    if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
+        raise ValueError("its resources column is not a JSON array of strings")
     cls = _STORED.get((row.detail_type, row.source, row.module))
     if cls is None:
         cls = _stored_class(row.detail_type, row.source, row.module)
-    resources: list[str] = json.loads(row.resources) if row.resources else []
-    return cls(detail=_PLACEHOLDER, wire=row.detail.encode(), resources=resources)
+    return cls(detail=_PLACEHOLDER, wire=wire, resources=resources)
