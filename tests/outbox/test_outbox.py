@@ -456,3 +456,54 @@ async def test_the_wrong_form_for_the_connection_says_which_to_use(database: Dat
         with pytest.raises(TypeError, match=r"await outbox\.add\(\)"):
             database.outbox.add_sync(conn, order_event(1))  # type: ignore[arg-type]
     assert await rows(database.engine, database.outbox) == 0
+
+
+@pytest.mark.parametrize("key", ["k" * 257, "a\x00b"], ids=["longer-than-256", "nul"])
+async def test_an_ordering_key_the_column_cannot_hold_is_refused_before_any_statement(
+    database: Database, key: str
+) -> None:
+    """An ordering key over 256 characters or with a NUL raises ValueError before any
+    statement, on both databases (PostgreSQL failed the caller's transaction with a
+    driver error; SQLite stored it), and the transaction goes on."""
+    async with database.engine.begin() as conn:
+        with pytest.raises(ValueError, match="ordering_key"):
+            await database.outbox.add(conn, order_event(1), ordering_key=key)
+        await database.outbox.add(conn, order_event(2), ordering_key="k" * 256)
+    assert await rows(database.engine, database.outbox) == 1
+
+
+async def test_status_on_postgresql_reads_the_servers_clock(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """status() on PostgreSQL counts leases and ages rows by the server's clock, as the
+    relays do: a caller whose clock runs an hour ahead still sees the live lease and a
+    fresh row (the clock is patched: a machine's skew has no other stand-in)."""
+    import datetime as dt
+
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    import tfso_events.outbox._outbox as outbox_module
+    from tfso_events.outbox._db import async_url
+
+    outbox = Outbox(MetaData(), table_name="outbox_clock")
+    engine = create_async_engine(async_url(postgres_url))
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(outbox.table.metadata.create_all)
+            await outbox.add(conn, order_event(1))
+            await conn.execute(
+                outbox.table.update().values(
+                    lease_token="t", lease_expires_at=text("clock_timestamp() + interval '60 s'")
+                )
+            )
+        ahead = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+        monkeypatch.setattr(outbox_module, "utcnow", lambda: ahead)
+        async with engine.connect() as conn:
+            status = await outbox.status(conn)
+        assert status.leased == 1
+        assert status.oldest_age is not None
+        assert status.oldest_age < 60
+    finally:
+        async with engine.begin() as conn:
+            await conn.run_sync(outbox.table.metadata.drop_all)
+        await engine.dispose()

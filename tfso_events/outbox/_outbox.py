@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["DeadLetter", "Outbox", "OutboxStatus"]
 
+#: The ordering_key column's length.
+_MAX_KEY = 256
+
 _COLUMNS = ("detail_type", "source", "module", "bus", "detail", "resources", "ordering_key")
 
 
@@ -173,8 +176,17 @@ class Outbox:
         connection.execute(self._insert(dialect), self._params(dialect, rows))
 
     def _rows(self, events: Sequence[TfsoEvent], ordering_key: str | None) -> list[dict[str, Any]]:
-        if ordering_key is not None and not isinstance(ordering_key, str):
-            raise TypeError(f"ordering_key must be a str or None, got {type(ordering_key)}")
+        if ordering_key is not None:
+            if not isinstance(ordering_key, str):
+                raise TypeError(f"ordering_key must be a str or None, got {type(ordering_key)}")
+            # Refused here, before any statement: on PostgreSQL the column's limit or a
+            # NUL fails the caller's whole transaction with a driver error.
+            if len(ordering_key) > _MAX_KEY or "\x00" in ordering_key:
+                raise ValueError(
+                    f"ordering_key must be at most {_MAX_KEY} characters without NUL "
+                    f"(got {len(ordering_key)}); use a shorter id of the aggregate, or "
+                    "a hash of it"
+                )
         entry = self._checker._entry
         # The current trace context goes into the stored detail.metadata, so the relay's
         # publish continues the trace of the transaction that added the row.
@@ -246,25 +258,26 @@ class Outbox:
         """Backlog, leased and retrying rows, the oldest row's age, dead letters."""
         t = self.table
         live = t.c.dead_at.is_(None)
-        now_value = utcnow()
-        leased = case(
-            (
-                live & (t.c.lease_expires_at > bindparam("at", now_value, type_=t.c.added_at.type)),
-                1,
-            ),
-            else_=0,
+        # The relays' clock: the server's on PostgreSQL (so a caller whose clock is
+        # off still sees the leases the relays see), the caller's on SQLite.
+        now: Any = (
+            func.clock_timestamp()
+            if dialect_of(conn.dialect.name) == POSTGRESQL
+            else bindparam("at", utcnow(), type_=t.c.added_at.type)
         )
+        leased = case((live & (t.c.lease_expires_at > now), 1), else_=0)
         query = select(
             func.coalesce(func.sum(case((live, 1), else_=0)), 0),
             func.coalesce(func.sum(leased), 0),
             func.coalesce(func.sum(case((live & t.c.last_error.is_not(None), 1), else_=0)), 0),
             func.min(case((live, t.c.added_at), else_=None)),
             func.coalesce(func.sum(case((live, 0), else_=1)), 0),
+            now.label("now"),
         )
-        backlog, leased_count, retrying, oldest, dead = (await conn.execute(query)).one()
+        backlog, leased_count, retrying, oldest, dead, now_value = (await conn.execute(query)).one()
         age = None
         if oldest is not None:
-            age = max(0.0, (now_value - _aware(oldest)).total_seconds())
+            age = max(0.0, (_aware(now_value) - _aware(oldest)).total_seconds())
         return OutboxStatus(int(backlog), int(leased_count), int(retrying), age, int(dead))
 
     async def dead_letters(self, conn: AsyncConnection, *, limit: int = 100) -> list[DeadLetter]:
