@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import hashlib
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
@@ -65,13 +66,19 @@ DEFAULT_INBOX_TTL = 24 * 3600.0
 
 _TIME = DateTime(timezone=True)
 
+#: The key column's length.
+_KEY_LENGTH = 512
+#: What marks a key stored as a digest; a key holding it is stored as a digest too, so
+#: no key can be written to look like another's digest.
+_DIGEST_MARK = "#sha256:"
+
 
 def inbox_table(metadata: MetaData, name: str = DEFAULT_INBOX_TABLE_NAME) -> Table:
     """The inbox :class:`~sqlalchemy.Table`, defined in ``metadata``."""
     return Table(
         name,
         metadata,
-        Column("key", String(512), primary_key=True),
+        Column("key", String(_KEY_LENGTH), primary_key=True),
         Column("state", String(8), nullable=False),
         Column("token", String(64), nullable=False),
         Column("expires_at", _TIME, nullable=False),
@@ -194,14 +201,14 @@ class Inbox:
         statement = self._statement("claim", dialect)
         state_of = self._statement("state", dialect)
         for _ in range(3):  # the row may expire or be released between the two statements
-            params = {"key": key, "token": token, **self._clock(dialect, lease=lease)}
+            params = {"key": _stored(key), "token": token, **self._clock(dialect, lease=lease)}
             async with engine.begin() as conn:
                 taken = (await conn.execute(statement, params)).scalar_one_or_none()
                 if taken is not None:
                     self._current.set((key, token))
                     return Claim("claimed", token)
                 row = (
-                    await conn.execute(state_of, {"b_key": key, **self._clock(dialect)})
+                    await conn.execute(state_of, {"b_key": _stored(key), **self._clock(dialect)})
                 ).one_or_none()
             if row is not None:
                 return DONE if row.state == "done" else HELD
@@ -229,7 +236,7 @@ class Inbox:
                     t.c.token == bindparam("b_token"),
                     t.c.state == "held",
                 ),
-                {"b_key": key, "b_token": token},
+                {"b_key": _stored(key), "b_token": token},
             )
         return _count(result) == 1
 
@@ -295,7 +302,7 @@ class Inbox:
     ) -> tuple[Any, dict[str, Any]]:
         dialect = dialect_of(conn.dialect.name)
         statement = self._statement("done", dialect)
-        return statement, {"b_key": key, "b_token": token, **self._clock(dialect, ttl=ttl)}
+        return statement, {"b_key": _stored(key), "b_token": token, **self._clock(dialect, ttl=ttl)}
 
     def _statement(self, name: str, dialect: Dialect) -> Any:
         """The statement ``name`` (``claim``, ``state``, ``done``) for ``dialect``,
@@ -357,6 +364,16 @@ class Inbox:
             t.delete().where(t.c.expires_at <= self._now(dialect)), self._clock(dialect)
         )
         return _count(result)
+
+
+def _stored(key: str) -> str:
+    """The key as the table holds it: itself, or, when the column cannot hold it (longer
+    than 512 characters, a NUL: PostgreSQL refuses both, so the record never ran), its
+    first 400 characters and a SHA-256 digest of all of it (one key, one row still)."""
+    if len(key) <= _KEY_LENGTH and "\x00" not in key and _DIGEST_MARK not in key:
+        return key
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+    return f"{key[:400].replace(chr(0), '?')}{_DIGEST_MARK}{digest}"
 
 
 def _count(result: Any) -> int:
