@@ -518,9 +518,9 @@ def test_unknown_transport_is_refused() -> None:
         TfsoEventBridgeClient("dev", transport="http")  # type: ignore[arg-type]
 
 
-def test_default_transport_is_botocore_and_lean_one_argument_away() -> None:
-    """The default is still botocore's transport (docs/publishing-eventbridge.md says
-    why); the lean one is one argument away."""
-    assert TfsoEventBridgeClient("dev").transport == "botocore"
-    assert TfsoEventBridgeClient("dev", transport="lean").transport == "lean"
+def test_default_transport_is_lean_and_botocore_one_argument_away() -> None:
+    """The default is the lean transport (docs/publishing-eventbridge.md says why);
+    botocore's is one argument away."""
+    assert TfsoEventBridgeClient("dev").transport == "lean"
+    assert TfsoEventBridgeClient("dev", transport="botocore").transport == "botocore"
     assert os.environ.get("AWS_DEFAULT_REGION")  # (the conftest's dummy environment)

@@ -16,28 +16,34 @@ from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 EVENTS = 20_000
 
 
-@pytest.mark.parametrize("transport", ["lean", "botocore"])
-async def test_quota_2000_per_second_delivers_20000_events_with_bounded_throttling(
-    hub: LocalHub, transport: Literal["lean", "botocore"]
+@pytest.mark.parametrize(
+    ("transport", "quota", "events"), [("lean", 2000, EVENTS), ("botocore", 1000, EVENTS // 2)]
+)
+async def test_quota_delivers_every_event_with_at_most_one_throttled_send_per_event(
+    hub: LocalHub, transport: Literal["lean", "botocore"], quota: int, events: int
 ) -> None:
-    """Under a rate quota of 2,000 entries/s, 20,000 events are all delivered with the
-    default retry policy, through either transport, the hub stores each once, and the
-    adaptive rate keeps the throttled entries sent to at most one per event (0.04-0.15
-    in the runs of docs/performance.md; a retry storm at full speed sends 2.5-3.5 per
-    event, and the rate before it cut from the accepted rate 1.2-1.8)."""
-    hub.faults.quota = 2000
-    events = [bank_event(i) for i in range(EVENTS)]
+    """Through the lean transport (the default), under a rate quota of 2,000 entries/s,
+    20,000 events are all delivered with the default retry policy, the hub stores each
+    once, and the adaptive rate keeps the
+    throttled entries sent to at most one per event (0.04-0.15 in the runs of
+    docs/performance.md; a retry storm at full speed sends 2-3 per event, and the rate
+    before it cut from the accepted rate 1.2-1.8). The same through botocore's
+    transport under 1,000 entries/s with 10,000 events: its client costs ~4x the CPU
+    and, with the hub in this process on a loaded 2-core machine, may not reach 2,000/s
+    (then the quota never bites)."""
+    hub.faults.quota = quota
+    sent = [bank_event(i) for i in range(events)]
     async with TfsoEventBridgeClient("dev", endpoint_url=hub.url, transport=transport) as client:
-        batch = await client.publish_many(events)
+        batch = await client.publish_many(sent)
         cuts = client._rate.cuts if client._rate else 0
     assert batch.ok
-    assert len(batch.succeeded) == EVENTS
-    assert hub.count() == EVENTS
-    assert len(set(batch.event_ids)) == EVENTS
+    assert len(batch.succeeded) == events
+    assert hub.count() == events
+    assert len(set(batch.event_ids)) == events
     throttled = hub.faults.throttled_by_quota
     assert throttled > 0  # the quota did bite: the bound below means something
     assert cuts > 0
-    assert throttled <= EVENTS, f"{throttled} throttled entries sent"
+    assert throttled <= events, f"{throttled} throttled entries sent"
 
 
 async def test_30_percent_random_throttling_default_policy_loses_nothing(

@@ -71,6 +71,19 @@ ENTRY_POINTS: dict[str, str] = {
                     await client.publish_many(sample_events())
             asyncio.run(run())
     """,
+    "eventbridge-botocore": """
+        from tfso_events import TfsoEventBridgeClient
+        from tfso_events.examples import sample_events
+
+        def main():
+            async def run():
+                async with TfsoEventBridgeClient(
+                    "dev", endpoint_url=HUB, transport="botocore"
+                ) as client:
+                    await client.publish(sample_events()[0])
+                    await client.publish_many(sample_events())
+            asyncio.run(run())
+    """,
     "sync-eventbridge": """
         from tfso_events.sync import TfsoEventBridgeClient
         from tfso_events.examples import sample_events
@@ -147,6 +160,11 @@ ENTRY_POINTS: dict[str, str] = {
             asyncio.run(run())
     """,
 }
+
+
+#: The entry points that publish through the lean transport (the default): botocore
+#: resolves their credentials, and does not sign or send their calls.
+_LEAN = frozenset({"eventbridge", "sync-eventbridge", "cli-publish-eventbridge"})
 
 
 @pytest.fixture(scope="module")
@@ -240,11 +258,16 @@ def test_no_secret_in_any_record_of_a_fresh_interpreter(
 ) -> None:
     """Each entry point alone in a fresh interpreter, every logger at DEBUG, temporary
     AWS credentials set: its requests were logged (botocore's signing and sending
-    records for the AWS ones), and no record shows the session token, the secret key,
-    the Auth0 secret or a token."""
+    records for the botocore clients; for the EventBridge publisher's default lean
+    transport, botocore finding the credentials and the transport opening), and no
+    record shows the session token, the secret key, the Auth0 secret or a token."""
     texts = _run_fresh(name, hub, moto_url)
     if name == "api":
         assert any(t.startswith("[tfso_events.auth]") for t in texts)
+    elif name in _LEAN:
+        assert any(t.startswith("[botocore.credentials] Found credentials") for t in texts)
+        opened = "[tfso_events.publishing.eventbridge] opened the lean PutEvents transport"
+        assert any(t.startswith(opened) for t in texts), texts[:20]
     else:
         assert any(t.startswith("[botocore.auth] CanonicalRequest") for t in texts), texts[:20]
         assert any(t.startswith("[botocore.endpoint] Sending http request") for t in texts)

@@ -130,7 +130,7 @@ DEFAULT_MAX_CONCURRENCY = 16
 #: and endpoint from botocore's resolution) or ``"botocore"`` (an aiobotocore client).
 TRANSPORTS = ("lean", "botocore")
 #: The default ``transport`` (docs/publishing-eventbridge.md says why).
-DEFAULT_TRANSPORT: Literal["lean", "botocore"] = "botocore"
+DEFAULT_TRANSPORT: Literal["lean", "botocore"] = "lean"
 
 #: Per-entry codes worth another try; every other code is final.
 
@@ -216,10 +216,10 @@ class TfsoEventBridgeClient(PublisherLifecycle):
     * ``max_pending`` — ``publish()`` calls the client holds at once (default 10,000,
       :data:`DEFAULT_MAX_PENDING`); beyond it ``publish()`` waits for a place
       (backpressure) before its event is encoded, under the retry deadline;
-    * ``transport`` — ``"botocore"`` (default: an aiobotocore client) or ``"lean"`` (each
-      call signed with SigV4 and posted over aiohttp, credentials, region and endpoint
-      still resolved by botocore; a quarter of the CPU per event); both behave the same
-      (docs/publishing-eventbridge.md says why botocore's is still the default).
+    * ``transport`` — ``"lean"`` (default: each call signed with SigV4 and posted over
+      aiohttp, credentials, region and endpoint still resolved by botocore; a quarter of
+      the CPU per event) or ``"botocore"`` (an aiobotocore client); both behave the same
+      (docs/publishing-eventbridge.md says why the lean one is the default).
 
     When EventBridge stops answering (connections refused, timeouts, 5xx), every
     pending publish waits while one call at a time probes it (the client's circuit,
