@@ -7,6 +7,7 @@ import asyncio
 import datetime as dt
 import json
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -173,3 +174,15 @@ async def test_dead_escapes_control_characters_of_a_hostile_row(
     assert "\x07" not in out
     (line,) = out.strip().splitlines()
     assert "evil\\x1b]0;owned\\x07" in line
+
+
+async def test_a_mistyped_sqlite_path_is_not_created(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """status on a SQLite file that does not exist exits 1 saying it cannot open it,
+    and leaves no empty database behind (the relay's engine opens files read-write,
+    never creating one)."""
+    missing = tmp_path / "typo.db"
+    assert await _cli("outbox", "status", "--db", f"sqlite:///{missing}") == 1
+    assert "unable to open database file" in capsys.readouterr().err
+    assert not missing.exists()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal
 
@@ -97,10 +98,23 @@ def relay_engine(db: str | URL | AsyncEngine, *, pool_size: int = 5) -> AsyncEng
     """
     url = async_url(db.url if isinstance(db, AsyncEngine) else db)
     if url.get_backend_name() == SQLITE:
-        engine = create_async_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT})
+        engine = create_async_engine(
+            _existing_file(url), connect_args={"timeout": SQLITE_BUSY_TIMEOUT}
+        )
         _immediate_transactions(engine)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=pool_size)
+
+
+def _existing_file(url: URL) -> URL:
+    """A SQLite URL that opens its file read-write and never creates it: a relay (or an
+    inbox, or ``outbox status``) pointed at a mistyped path says it cannot open it,
+    instead of leaving an empty database there and reporting a missing table forever.
+    A URL that is a SQLite URI already (``?uri=true``) is kept as it is."""
+    if url.query.get("uri") or not url.database:
+        return url
+    path = urllib.parse.quote(url.database)
+    return url.set(database=f"file:{path}").update_query_dict({"mode": "rw", "uri": "true"})
 
 
 def _immediate_transactions(engine: AsyncEngine) -> None:
