@@ -6,7 +6,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
+import signal
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from tests.outbox.conftest import Database
 from tests.outbox.helpers import first_name, order_event
 from tfso_events.cli import main
+from tfso_events.local import LocalHub
 from tfso_events.outbox import OutboxRelay
 from tfso_events.testing import MemoryPublisher
 
@@ -186,3 +190,35 @@ async def test_a_mistyped_sqlite_path_is_not_created(
     assert await _cli("outbox", "status", "--db", f"sqlite:///{missing}") == 1
     assert "unable to open database file" in capsys.readouterr().err
     assert not missing.exists()
+
+
+async def test_relay_says_which_database_as_given_with_its_password_hidden(
+    database: Database, hub: LocalHub, tmp_path: Path
+) -> None:
+    """`tfso-events relay` names its database as the URL was given (not the SQLite URI
+    its engine opens), the password replaced by ***, and exits 0 on SIGTERM."""
+    url = database.url
+    if database.dialect == "postgresql":  # trust authentication: any password passes
+        url = url.replace("postgres@", "postgres:Sup3rS3cret@")
+    log = tmp_path / "relay.log"
+    with log.open("wb") as stderr:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tfso_events", "relay",
+            "--table", database.outbox.table.name,
+            "--via", "api", "--env", "local", "--endpoint-url", hub.url,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+            env=os.environ | {"TFSO_EVENTS_OUTBOX_DB": url},
+        )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while b"relaying" not in log.read_bytes():
+                assert process.returncode is None, log.read_text()
+                await asyncio.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert await process.wait() == 0
+    text = log.read_text()
+    assert "Sup3rS3cret" not in text
+    shown = url.replace("Sup3rS3cret", "***")
+    assert f"from {shown} to the events API" in text

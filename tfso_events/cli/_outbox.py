@@ -127,6 +127,8 @@ def relay(args: argparse.Namespace) -> int:
 
 
 async def _relay(args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
     from tfso_events.cli._publish import _client
     from tfso_events.environments import resolve_outbox_db
     from tfso_events.errors import ConfigurationError
@@ -157,7 +159,9 @@ async def _relay(args: argparse.Namespace) -> int:
         print(f"tfso-events: {exc}", file=sys.stderr)
         return 2
     log = logging.getLogger("tfso_events.outbox")
-    log.info("relaying %r from %s to %s; Ctrl-C or SIGTERM stops", args.table, relay, where)
+    # The URL as given, its password hidden (the relay's engine may open SQLite as a URI).
+    shown = make_url(db).render_as_string(hide_password=True)
+    log.info("relaying %r from %s to %s; Ctrl-C or SIGTERM stops", args.table, shown, where)
     try:
         await relay.run(handle_signals=True)
     finally:
