@@ -241,10 +241,31 @@ def outbox(args: argparse.Namespace) -> int:
 
     try:
         args.db = resolve_outbox_db(args.db)
+        if (missing := _missing_sqlite_file(args.db)) is not None:
+            # Said before any connection: the relay's engine would not create the file
+            # either, and a failed connect leaves aiosqlite's thread behind at exit.
+            print(
+                f"tfso-events: outbox {args.action}: no SQLite database at {missing} "
+                "(unable to open database file); check --db (or TFSO_EVENTS_OUTBOX_DB)",
+                file=sys.stderr,
+            )
+            return 1
         return asyncio.run(_admin(args))
     except ConfigurationError as exc:
         print(f"tfso-events: {exc}", file=sys.stderr)
         return 2
+
+
+def _missing_sqlite_file(db: str) -> str | None:
+    """The path of a SQLite URL whose file does not exist (else ``None``)."""
+    from pathlib import Path
+
+    from tfso_events.outbox._db import async_url
+
+    url = async_url(db)
+    if url.get_backend_name() != "sqlite" or url.query.get("uri") or not url.database:
+        return None
+    return None if Path(url.database).exists() else url.database
 
 
 async def _admin(args: argparse.Namespace) -> int:
