@@ -198,7 +198,18 @@ def resolve_outbox_db(db: str | None = None, *, environ: Mapping[str, str] | Non
     return found.strip()
 
 
+def _no_userinfo(url: str, what: str) -> None:
+    """Refuse a URL carrying ``user:password@``: the client logs, reprs and raises with
+    its URLs, so a password there would reach all three (the URL is not repeated)."""
+    if "@" in urlsplit(url).netloc:
+        raise ConfigurationError(
+            f"{what} carries a user:password@ part; remove it (the events API and Auth0 "
+            "take the client credentials, EventBridge the AWS ones, never the URL's)"
+        )
+
+
 def _url(value: str, what: str, example: str = "https://login.dev.tfso.io") -> str:
+    _no_userinfo(value.strip(), what)
     parts = urlsplit(value.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(f"{what} must be an http(s) URL such as {example}, got {value!r}")
@@ -225,11 +236,13 @@ def require_https(url: str, setting: str, *, allow_insecure_http: bool = False) 
     """Return ``url`` if a secret or a token may be sent to it: ``https``, or ``http`` to
     a loopback host (``127.0.0.0/8``, ``::1``, ``localhost``), or any ``http`` when
     ``allow_insecure_http``. Otherwise raise :class:`~tfso_events.ConfigurationError`
-    naming ``setting`` (where the URL came from) and why.
+    naming ``setting`` (where the URL came from) and why; a URL carrying
+    ``user:password@`` is refused too, without repeating it.
 
     >>> require_https("http://127.0.0.1:8642", "api_url")
     'http://127.0.0.1:8642'
     """
+    _no_userinfo(url, setting)
     parts = urlsplit(url)
     if parts.scheme == "https" or allow_insecure_http or _is_loopback(parts.hostname):
         return url

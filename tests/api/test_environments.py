@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
-from tfso_events import ConfigurationError
+from tfso_events import ConfigurationError, TfsoEventBridgeClient
 from tfso_events.auth import Secret
 from tfso_events.environments import (
     AUDIENCE,
     BUS_ENVIRONMENTS,
     ENVIRONMENTS,
     amzn_trace_id,
+    require_https,
     resolve_bus_environment,
     resolve_credentials,
     resolve_environment,
@@ -255,3 +258,22 @@ def test_token_provider_refuses_plain_http() -> None:
     assert TokenProvider("http://127.0.0.1:9", "id", "secret").auth0_domain
     allowed = TokenProvider("http://login.example.com", "id", "secret", allow_insecure_http=True)
     assert allowed.auth0_domain == "http://login.example.com"
+
+
+@pytest.mark.parametrize(
+    ("make", "url"),
+    [
+        (lambda u: resolve_environment("dev", api_url=u), "https://svc:hunter2pw@events.example/"),
+        (lambda u: resolve_environment("dev", auth0_domain=u), "http://svc:hunter2pw@10.0.0.9"),
+        (lambda u: resolve_bus_environment("dev", endpoint_url=u), "http://u:hunter2pw@10.1.2.3"),
+        (lambda u: require_https(u, "auth0_domain"), "http://u:hunter2pw@10.1.2.3"),
+        (lambda u: TfsoEventBridgeClient("dev", endpoint_url=u), "https://u:hunter2pw@eb.example"),
+    ],
+)
+def test_a_url_carrying_a_password_is_refused_without_echoing_it(make: Any, url: str) -> None:
+    """An endpoint, API or Auth0 URL with user:password@ in it is a ConfigurationError
+    that never repeats the password (it would reach logs, reprs and errors otherwise)."""
+    with pytest.raises(ConfigurationError) as info:
+        make(url)
+    assert "hunter2pw" not in str(info.value)
+    assert "user:password@" in str(info.value)
