@@ -13,6 +13,12 @@ parsing through the model) is done here once, or not at all:
   included), the CA bundle and the proxy. Temporary credentials are read again when
   botocore says they need a refresh (its advisory window, 15 minutes before expiry), on
   a thread, one refresh at a time.
+* **the common Lambda/container case without botocore** (:func:`_resolve_from_env`):
+  when the environment holds the keys and the region and nothing that could change
+  botocore's answer (no ``session``, no profile, no other ``AWS_*`` setting, no
+  ``~/.aws``, a region of the ``aws`` partition), the answer botocore would give is
+  read from the environment directly: importing botocore's session and walking its
+  chain was a quarter of a cold first publish. Anything else goes to botocore.
 * **each call** is a msgspec-encoded JSON 1.1 body, signed with SigV4
   (:mod:`~tfso_events.publishing._sigv4`, the signing key cached per day), posted over
   one :class:`aiohttp.ClientSession` with a pool as large as the client's concurrency.
@@ -32,9 +38,11 @@ import asyncio
 import http
 import ipaddress
 import logging
+import os
+import re
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 from urllib.parse import urlsplit
 
@@ -175,6 +183,8 @@ class _Credentials:
                 frozen: Any
                 if self._aio:
                     frozen = await self._source.get_frozen_credentials()
+                elif isinstance(self._source, _EnvKeys):
+                    frozen = self._source.get_frozen_credentials()  # read already
                 else:
                     # A refresh may call STS or the instance metadata service: off the loop.
                     frozen = await in_a_thread(
@@ -236,6 +246,86 @@ def _resolve(
     # aiobotocore's session answers get_credentials() with a coroutine: read it later.
     credentials = None if _is_aio(core) else core.get_credentials()
     ca_bundle = core.get_config_variable("ca_bundle")
+    return _Setup(region, endpoint, credentials, ca_bundle, _proxy_for(endpoint))
+
+
+#: Regions of the ``aws`` partition (its ``regionRegex``, three lower-case parts) whose
+#: EventBridge endpoint is ``https://events.{region}.amazonaws.com`` in the endpoint
+#: rule set; every other region (cn-, us-gov-, ISO, EUSC, ``aws-global``) goes to botocore.
+_STANDARD_REGION = re.compile(r"(?:us|eu|ap|sa|ca|me|af|il|mx)-[a-z]+-[0-9]+")
+#: The ``AWS_*`` variables the environment fast path reads or knows botocore's
+#: resolution for ``events`` ignores; any other ``AWS_*`` variable (a profile, a config
+#: or credentials file, an endpoint, FIPS, dual-stack, a CA bundle, a data path, an
+#: expiry, a container or web-identity role...) sends the resolution to botocore.
+_ENV_KEYS = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_SECURITY_TOKEN",
+        "AWS_DEFAULT_REGION",
+        "AWS_REGION",  # botocore does not read it (Lambda sets it to AWS_DEFAULT_REGION)
+        "AWS_CA_BUNDLE",
+        "AWS_EXECUTION_ENV",  # botocore's user agent only
+    }
+)
+#: Lambda's and X-Ray's own variables: read by botocore for its user agent and the
+#: trace header, never for credentials, region or endpoint.
+_ENV_PREFIXES_IGNORED = ("AWS_LAMBDA_", "AWS_XRAY_")
+
+
+class _EnvKeys:
+    """Static credentials read from the environment, the shape of botocore's
+    ``Credentials`` that :class:`_Credentials` reads (``method`` ``"env"``, no refresh)."""
+
+    __slots__ = ("_keys",)
+    method = "env"
+
+    def __init__(self, keys: _Keys) -> None:
+        self._keys = keys
+
+    def __repr__(self) -> str:
+        return "<AWS credentials via env>"
+
+    def get_frozen_credentials(self) -> _Keys:
+        return self._keys
+
+
+def _resolve_from_env(
+    region_name: str | None,
+    endpoint_url: str | None,
+    environ: Mapping[str, str] = os.environ,
+) -> _Setup | None:
+    """botocore's answer (credentials, region, endpoint, CA bundle) for a client
+    with no ``session`` and not ``local``, read from ``environ`` without importing
+    botocore; ``None`` (ask botocore) unless nothing else could change that answer.
+
+    botocore's chain starts with the environment (``AWS_ACCESS_KEY_ID``,
+    ``AWS_SECRET_ACCESS_KEY``, the token from ``AWS_SECURITY_TOKEN`` then
+    ``AWS_SESSION_TOKEN``) unless a profile is named; its region is ``region_name`` or
+    ``AWS_DEFAULT_REGION`` or the config file's; its CA bundle ``AWS_CA_BUNDLE`` or the
+    config file's; its endpoint ``endpoint_url``, a
+    configured one, or the rule set's (which ``~/.aws/models`` or ``AWS_DATA_PATH`` can
+    replace). tests/eventbridge/test_env_resolution.py compares the two."""
+    for name in environ:
+        if (
+            name.startswith("AWS_")
+            and name not in _ENV_KEYS
+            and not name.startswith(_ENV_PREFIXES_IGNORED)
+        ):
+            return None
+    access_key = environ.get("AWS_ACCESS_KEY_ID", "")
+    secret_key = environ.get("AWS_SECRET_ACCESS_KEY", "")
+    region = region_name or environ.get("AWS_DEFAULT_REGION", "")
+    if not (access_key and secret_key and region and _STANDARD_REGION.fullmatch(region)):
+        return None
+    # ~/.aws: config and credentials files (a region, an endpoint, FIPS...) and models.
+    if os.path.lexists(os.path.expanduser("~/.aws")):
+        return None
+    token = environ.get("AWS_SECURITY_TOKEN", "") or environ.get("AWS_SESSION_TOKEN", "")
+    endpoint = endpoint_url or f"https://events.{region}.amazonaws.com"
+    credentials = _EnvKeys(_Keys(access_key, secret_key, token or None))
+    ca_bundle = environ.get("AWS_CA_BUNDLE")
     return _Setup(region, endpoint, credentials, ca_bundle, _proxy_for(endpoint))
 
 
@@ -355,10 +445,14 @@ class LeanPutEvents:
     ) -> LeanPutEvents:
         """Resolve everything (botocore, in a thread) and read the credentials once
         (``local``: dummy credentials, the AWS configuration unread)."""
-        setup = await in_a_thread(
-            lambda: _resolve(session, region_name, endpoint_url, local=local),
-            name="tfso-events-aws-config",
-        )
+        setup = None
+        if session is None and not local:
+            setup = _resolve_from_env(region_name, endpoint_url)
+        if setup is None:
+            setup = await in_a_thread(
+                lambda: _resolve(session, region_name, endpoint_url, local=local),
+                name="tfso-events-aws-config",
+            )
         source = setup.credentials
         if source is None and session is not None and _is_aio(session._session):
             source = await session._session.get_credentials()
