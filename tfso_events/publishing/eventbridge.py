@@ -217,8 +217,9 @@ class TfsoEventBridgeClient(PublisherLifecycle):
       :data:`DEFAULT_MAX_PENDING`); beyond it ``publish()`` waits for a place
       (backpressure) before its event is encoded, under the retry deadline;
     * ``transport`` — ``"lean"`` (default: each call signed with SigV4 and posted over
-      aiohttp, credentials, region and endpoint still resolved by botocore; a quarter of
-      the CPU per event) or ``"botocore"`` (an aiobotocore client); both behave the same
+      aiohttp, credentials, region and endpoint resolved as botocore resolves them,
+      read from the environment without botocore where only it could answer; a quarter
+      of the CPU per event) or ``"botocore"`` (an aiobotocore client); both behave the same
       (docs/publishing-eventbridge.md says why the lean one is the default).
 
     When EventBridge stops answering (connections refused, timeouts, 5xx), every
