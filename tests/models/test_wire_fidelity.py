@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import msgspec
 import pytest
 
 from tfso_events import EventValidationError, catalog, parse_event
@@ -224,3 +225,32 @@ def _nodes(node: Any) -> list[dict[str, Any]]:
         for item in node:
             found += _nodes(item)
     return found
+
+
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00"])
+@pytest.mark.parametrize("detail_type", [STATUS, TEST])
+def test_a_parsed_date_time_outside_utc_years_is_a_validation_error_on_write(
+    detail_type: str, stamp: str
+) -> None:
+    """A timestamp that parses (years 1-9999 in its own offset) but falls outside them in
+    UTC is an EventValidationError naming $.timestamp when written, not an OverflowError
+    (found by test_parse_hostile's fuzz)."""
+    for raw in forms(envelope(detail_type, timestamp=stamp)):
+        event = parse_event(raw)
+        with pytest.raises(EventValidationError) as info:
+            event.detail_json()
+        assert info.value.path == "$.timestamp"
+        assert "outside the years 1-9999 in UTC" in str(info.value)
+
+
+def test_a_built_content_date_time_outside_utc_years_names_its_path() -> None:
+    """A content date-time built with an offset that moves it past 9999-12-31 in UTC is
+    refused with its wire path ($.content.registrationDate) by detail_json()."""
+    event = sample_event(TEST)
+    late = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-14)))
+    content = msgspec.structs.replace(event.detail.content, registration_date=late)
+    detail = msgspec.structs.replace(event.detail, content=content)
+    built = msgspec.structs.replace(event, detail=detail)
+    with pytest.raises(EventValidationError) as info:
+        built.detail_json()
+    assert info.value.path == "$.content.registrationDate"

@@ -224,9 +224,9 @@ class TfsoEvent(_Envelope, tag_field="detail-type"):
             in_utc = detail.timestamp.tzinfo is UTC and (zones is None or zones(detail) == plan.utc)
         except AttributeError:  # an optional parent object is None, or not a datetime
             in_utc = False
-        if not in_utc:
-            detail = _in_utc(detail, plan.datetime_paths)
         try:
+            if not in_utc:
+                detail = _in_utc(detail, plan.datetime_paths)
             data = encode(detail)
             plan.decode(data)
         except (TypeError, ValueError, OverflowError, RecursionError, msgspec.DecodeError):
@@ -339,7 +339,10 @@ def _checked_json(event: TfsoEvent) -> bytes:
     if codec.datetime_paths is None or codec.datetime_paths:
         # Every date-time goes on the wire in UTC with ``Z`` (as the TS package's
         # toISOString): the exact instant, also of an offset with seconds.
-        detail = _in_utc(detail, codec.datetime_paths)
+        try:
+            detail = _in_utc(detail, codec.datetime_paths)
+        except OverflowError:  # 9999-12-31T23:59:59-14:00 is in year 10000 in UTC
+            raise _out_of_range(detail, detail_type) from None
     try:
         data = _ENCODER.encode(detail)
     except (TypeError, ValueError, OverflowError) as exc:
@@ -682,6 +685,25 @@ def _walk(value: object, path: str) -> typing.Iterator[tuple[str, object]]:
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _walk(item, f"{path}[{index}]")
+
+
+def _out_of_range(detail: EventDetail, detail_type: str) -> EventValidationError:
+    """The error for a date-time whose instant has no UTC date-time (before year 1 or
+    after 9999 once its offset is applied), naming the first such field."""
+    for path, value in _walk(detail, "$"):
+        if isinstance(value, datetime) and value.tzinfo not in (UTC, None):
+            try:
+                value.astimezone(UTC)
+            except OverflowError:
+                return EventValidationError(
+                    f"{value.isoformat()} is outside the years 1-9999 in UTC, where every "
+                    "date-time is written",
+                    path=path,
+                    detail_type=detail_type,
+                )
+    return EventValidationError(  # not reached: _in_utc overflowed on one of them
+        "a date-time is outside the years 1-9999 in UTC", path="$", detail_type=detail_type
+    )
 
 
 def _non_finite(detail: EventDetail, detail_type: str) -> EventValidationError | None:
