@@ -92,16 +92,20 @@ async def test_lean_open_reads_the_endpoint_rules_off_the_loop(loads: _Loads) ->
 
 
 async def test_the_longest_loop_stall_of_a_first_publish(hub: LocalHub) -> None:
-    """Measured: the longest gap between ticks of a 5 ms ticker task while a fresh
-    client makes its first publish. Generous bound (the loading used to stall the loop
-    for 0.15-0.35 s; now the client object creation and the call itself remain)."""
+    """Measured: the most CPU time the loop thread spends between two ticks of a 5 ms
+    ticker task while a fresh client makes its first publish. Generous bound (the
+    loading used to stall the loop for 0.15-0.35 s; now the client object creation and
+    the call itself remain)."""
     gaps: list[float] = []
 
     async def tick() -> None:
-        last = time.perf_counter()
+        # The loop thread's CPU time between ticks: what the loop itself ran without
+        # yielding, which a shared machine's scheduling delays do not inflate (wall-clock
+        # gaps reached 0.4-0.6 s on a loaded CI machine with nothing wrong).
+        last = time.thread_time()
         while True:
             await asyncio.sleep(0.005)
-            now = time.perf_counter()
+            now = time.thread_time()
             gaps.append(now - last)
             last = now
 
