@@ -432,6 +432,21 @@ class Publication:
 
         return settle
 
+    def abandon(self, error: BaseException, reason: str) -> None:
+        """The call raised before sending anything (an invalid event further on): end
+        every ``create`` span it started, with ``reason`` as their ERROR status, so none
+        is left open (and unexported) forever."""
+        if not self._recording:
+            return
+        otel = self._otel
+        assert otel is not None
+        for span in self.spans:
+            if span is None or not span.is_recording():
+                continue
+            span.set_attribute(_ERROR_TYPE, type(error).__name__)
+            span.set_status(otel.status(otel.status_code.ERROR, reason[:500]))
+            span.end()
+
     # -- at the end -----------------------------------------------------------------------
 
     def finished(self, result: BatchResult) -> BatchResult:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.api.conftest import bank_event
 from tests.telemetry.conftest import Otel, local_api_client
-from tfso_events import RetryPolicy, telemetry
+from tfso_events import EventValidationError, RetryPolicy, telemetry
 from tfso_events.local import LocalHub
 from tfso_events.publishing.eventbridge import TfsoEventBridgeClient
 
@@ -165,3 +166,26 @@ async def test_without_any_trace_context_nothing_is_written(hub: LocalHub) -> No
     async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as client:
         await client.publish(bank_event(0))
     assert hub.received()[0].detail["metadata"] == {}
+
+
+async def test_a_publish_many_refused_partway_ends_the_create_spans_it_started(
+    hub: LocalHub, otel: Otel
+) -> None:
+    """publish_many of 3 valid events then an invalid one raises EventValidationError
+    and sends nothing; the 3 create spans it had started are ended (exported) with an
+    ERROR status and error.type saying why, not left open forever. Both publishers."""
+    invalid = bank_event(99)
+    invalid.detail.content.first_name = float("nan")  # type: ignore[assignment]
+    async with TfsoEventBridgeClient("dev", endpoint_url=hub.url) as bridge:
+        with pytest.raises(EventValidationError):
+            await bridge.publish_many([bank_event(i) for i in range(3)] + [invalid])
+    async with local_api_client(hub, max_attempts=1) as api:
+        with pytest.raises(EventValidationError):
+            await api.publish_many([bank_event(i) for i in range(3)] + [invalid])
+    creates = otel.spans("create ")
+    assert len(creates) == 6
+    for span in creates:
+        assert span.status.status_code is StatusCode.ERROR
+        assert span.attributes["error.type"] == "EventValidationError"
+        assert "event #3" in (span.status.description or "")
+    assert hub.count() == 0

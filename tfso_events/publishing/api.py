@@ -312,7 +312,9 @@ class TfsoEventApiClient(PublisherLifecycle):
             try:
                 entries.append(self._entry(index, event, observed))
             except EventValidationError as exc:
-                exc.add_note(f"publish_many: event #{index}; nothing was sent")
+                note = f"publish_many: event #{index}; nothing was sent"
+                exc.add_note(note)
+                observed.abandon(exc, f"not sent: {note}")
                 raise
         if not entries:
             return BatchResult.of(())

@@ -426,7 +426,9 @@ class TfsoEventBridgeClient(PublisherLifecycle):
             try:
                 entries.append(build(index, event, trace, observed))
             except EventValidationError as exc:
-                exc.add_note(f"publish_many: event #{index}; nothing was sent")
+                note = f"publish_many: event #{index}; nothing was sent"
+                exc.add_note(note)
+                observed.abandon(exc, f"not sent: {note}")
                 raise
         if not entries:
             return BatchResult.of(())
